@@ -1,0 +1,15 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+#include <gio/gio.h>
+
+G_BEGIN_DECLS
+
+#define EP_TYPE_DAEMON (ep_daemon_get_type ())
+G_DECLARE_FINAL_TYPE (EpDaemon, ep_daemon, EP, DAEMON, GObject)
+
+EpDaemon *ep_daemon_new (const char *config_path);
+gboolean  ep_daemon_check (EpDaemon *self, GError **error);
+gboolean  ep_daemon_serve (EpDaemon *self, GError **error);
+
+G_END_DECLS

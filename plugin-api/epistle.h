@@ -1,0 +1,24 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+/* Everything a module may use. */
+
+#define __EPISTLE_H_INSIDE__
+
+#include "ep-api.h"
+#include "ep-config-schema.h"
+#include "ep-config.h"
+#include "ep-context.h"
+#include "ep-error.h"
+#include "ep-event-bus.h"
+#include "ep-events.h"
+#include "ep-hook-bus.h"
+#include "ep-hooks.h"
+#include "ep-log.h"
+#include "ep-module.h"
+#include "ep-service-registry.h"
+#include "ep-toml.h"
+#include "ep-verdict.h"
+#include "ep-worker-pool.h"
+
+#undef __EPISTLE_H_INSIDE__
