@@ -1004,10 +1004,8 @@ ep_config_strv_from (EpTomlValue *array, gboolean lowercase)
 	g_autoptr(GStrvBuilder) builder = g_strv_builder_new ();
 	for (guint i = 0; array != NULL && i < ep_toml_value_array_length (array); i++) {
 		const char *s = ep_toml_value_get_string (ep_toml_value_array_index (array, i));
-		if (lowercase)
-			g_strv_builder_take (builder, g_ascii_strdown (s, -1));
-		else
-			g_strv_builder_add (builder, s);
+		g_autofree char *lower = lowercase ? g_ascii_strdown (s, -1) : NULL;
+		g_strv_builder_add (builder, lower != NULL ? lower : s);
 	}
 	return g_strv_builder_end (builder);
 }

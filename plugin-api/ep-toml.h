@@ -43,6 +43,8 @@ EP_API const char  *ep_toml_value_get_filename (const EpTomlValue *value);
 EP_API guint        ep_toml_value_get_line (const EpTomlValue *value);
 
 EP_API const char  *ep_toml_value_get_string (const EpTomlValue *value);
+/* TOML strings and keys may contain U+0000 ("\u0000"): these give the length */
+EP_API const char  *ep_toml_value_get_string_len (const EpTomlValue *value, gsize *len);
 EP_API gint64       ep_toml_value_get_integer (const EpTomlValue *value);
 EP_API gdouble      ep_toml_value_get_float (const EpTomlValue *value);
 EP_API gboolean     ep_toml_value_get_boolean (const EpTomlValue *value);
@@ -52,6 +54,7 @@ EP_API EpTomlValue *ep_toml_value_array_index (const EpTomlValue *value, guint i
 
 EP_API guint        ep_toml_value_table_size (const EpTomlValue *value);
 EP_API const char  *ep_toml_value_table_key_at (const EpTomlValue *value, guint index);
+EP_API const char  *ep_toml_value_table_key_at_len (const EpTomlValue *value, guint index, gsize *len);
 EP_API EpTomlValue *ep_toml_value_table_value_at (const EpTomlValue *value, guint index);
 EP_API EpTomlValue *ep_toml_value_table_lookup (const EpTomlValue *value, const char *key);
 

@@ -47,6 +47,7 @@ LLVMFuzzerTestOneInput (const uint8_t *data, size_t size)
 	ep_config_add_section_schema (config, "fuzz", fuzz_module_keys);
 	if (!ep_config_validate (config, NULL))
 		return 0;
-	(void) ep_config_check_listener_kinds (config, kinds, ports, NULL);
+	if (!ep_config_check_listener_kinds (config, kinds, ports, NULL))
+		return 0;
 	return 0;
 }

@@ -17,7 +17,7 @@ ep_replay_collect (const char *path, GPtrArray *files)
 	const char *name;
 
 	if (dir == NULL) {
-		g_ptr_array_add (files, g_strdup (path));
+		g_ptr_array_add (files, (char *) path);
 		return;
 	}
 	while ((name = g_dir_read_name (dir)) != NULL)
