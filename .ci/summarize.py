@@ -60,14 +60,14 @@ def main(paths):
                 result = rec.get('result')
                 name = rec.get('name', '')
                 counts = None
-                if name == 'integration':
+                if name == 'integration' or name.endswith('/ integration'):
                     junit = os.path.join(build, 'tests', 'integration-junit.xml')
                     if os.path.exists(junit):
                         counts = list(count_junit(junit))
                         # the run itself failing (crash, timeout) is a failure too
                         if result not in ('OK', 'SKIP') and counts[1] == 0:
                             counts[1] += 1
-                elif rec.get('protocol') == 'tap' or 'ok 1' in (rec.get('stdout') or ''):
+                elif rec.get('protocol') == 'tap' or re.search(r'^1\.\.\d+', rec.get('stdout') or '', re.M):
                     counts = list(count_tap(rec.get('stdout') or ''))
                     if result not in ('OK', 'SKIP', 'EXPECTEDFAIL') and counts[1] == 0:
                         counts[1] += 1

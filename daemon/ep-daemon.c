@@ -388,6 +388,22 @@ ep_daemon_check_data_dir_access (EpDaemon *self, GError **error)
 	return TRUE;
 }
 
+/* After the drop the daemon reads its configuration again on SIGHUP, as
+ * the service user: say now, not at the first reload, when it cannot. */
+static void
+ep_daemon_warn_unreadable_config (EpDaemon *self)
+{
+	const char *const *files = ep_config_get_files (self->config);
+	for (guint i = 0; files[i] != NULL; i++) {
+		if (access (files[i], R_OK) == 0)
+			continue;
+		ep_log_warning (NULL, NULL,
+				"%s is not readable by user '%s', so a reload (SIGHUP) will be refused; "
+				"run 'chown %s %s' to allow reloads, or restart to apply changes",
+				files[i], self->privileges.user, self->privileges.user, files[i]);
+	}
+}
+
 /* ---- signals ------------------------------------------------------------ */
 
 static gboolean
@@ -513,6 +529,7 @@ ep_daemon_serve (EpDaemon *self, GError **error)
 		return FALSE;
 	if (!ep_daemon_check_data_dir_access (self, error))
 		return FALSE;
+	ep_daemon_warn_unreadable_config (self);
 
 	signal (SIGPIPE, SIG_IGN);
 	self->loop = g_main_loop_new (NULL, FALSE);

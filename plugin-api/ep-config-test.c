@@ -245,7 +245,7 @@ test_config_module_sections (void)
 	config = load_texts (bad, NULL, &error);
 	ep_config_add_section_schema (config, "test-mod", test_module_keys);
 	g_assert_false (ep_config_validate (config, &error));
-	g_assert_cmpstr (error->message, ==, "mail.toml:13: test-mod.greeting: must be at most 10 characters");
+	g_assert_cmpstr (error->message, ==, "mail.toml:12: test-mod.greeting: must be at most 10 characters");
 	g_clear_error (&error);
 	g_clear_object (&config);
 

@@ -1101,6 +1101,7 @@ ep_config_fill_typed (EpConfig *self, GPtrArray *errors)
 		listener->port = v != NULL ? (guint16) ep_toml_value_get_integer (v) : 0;
 		listener->filename = g_strdup (ep_toml_value_get_filename (item));
 		listener->line = ep_toml_value_get_line (item);
+		listener->kind_line = ep_toml_value_get_line (ep_toml_value_table_lookup (item, "kind"));
 		g_ptr_array_add (self->listeners, listener);
 	}
 
@@ -1185,7 +1186,7 @@ ep_config_check_listener_kinds (EpConfig *self, const char *const *kinds, const 
 			g_ptr_array_add (errors,
 					 g_strdup_printf ("%s:%u: listeners[%u].kind: no loaded module provides "
 							  "listener kind '%s' (available: %s)",
-							  l->filename, l->line, i + 1, l->kind, available));
+							  l->filename, l->kind_line, i + 1, l->kind, available));
 			continue;
 		}
 		if (l->port == 0) {

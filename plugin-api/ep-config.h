@@ -30,7 +30,8 @@ typedef struct {
 	char *addr;
 	guint16 port; /* 0 until the kind's default is applied */
 	char *filename;
-	guint line;
+	guint line;      /* the [[listeners]] header */
+	guint kind_line; /* the kind = ... line */
 } EpConfigListener;
 
 #define EP_TYPE_CONFIG (ep_config_get_type ())

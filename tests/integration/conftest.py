@@ -40,6 +40,13 @@ def free_port(host='127.0.0.1'):
         return s.getsockname()[1]
 
 
+def give_to_service_user(path):
+    """As root, configuration files belong to the service user, so that the
+    daemon can read them again on SIGHUP after dropping root."""
+    if is_root():
+        os.chown(path, pwd.getpwnam(SERVICE_USER).pw_uid, -1)
+
+
 def toml_str(value):
     return '"' + value.replace('\\', '\\\\').replace('"', '\\"') + '"'
 
@@ -57,6 +64,7 @@ class Config:
         with open(self.path, 'w') as f:
             f.write(text)
         os.chmod(self.path, mode)
+        give_to_service_user(self.path)
 
     def write_dropin(self, name, text, mode=0o600):
         os.makedirs(self.dropin_dir, exist_ok=True)
@@ -64,6 +72,7 @@ class Config:
         with open(path, 'w') as f:
             f.write(text)
         os.chmod(path, mode)
+        give_to_service_user(path)
         return path
 
     def base(self, hostname='mail.example.org', domains=('example.org',), modules=None, extra=''):
