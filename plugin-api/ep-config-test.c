@@ -111,6 +111,7 @@ test_config_env (void)
 	g_assert_cmpstr (error->message, ==, "mail.toml:3: environment variable EP_TEST_UNSET_VARIABLE is not set");
 	g_clear_error (&error);
 
+	g_clear_pointer (&out, g_free);
 	out = ep_config_substitute_env ("a = 1\nb = \"${OOPS\"\n", "f.toml", &error);
 	g_assert_null (out);
 	g_assert_nonnull (strstr (error->message, "f.toml:2: unterminated"));
