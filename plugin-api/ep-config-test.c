@@ -159,6 +159,9 @@ test_config_rules (void)
 		{ "[database]\nmax_connections = 0\n", "database.max_connections: 0 is out of range" },
 		{ "[privileges]\ngroup = \"mail\"\n", "privileges.user: required key is missing" },
 		{ "[[listeners]]\nkind = \"smtp\"\nbacklog = 5\n", "listeners[2].backlog: unknown key" },
+		{ "\"hostname\\u0000x\" = \"a.example.org\"\n", "a key must not contain a NUL character" },
+		{ "[privileges]\nuser = \"root\\u0000x\"\n", "privileges.user: must not contain a NUL character" },
+		{ "[dns]\nnameservers = [\"1.1.1.1\\u0000\"]\n", "dns.nameservers: entry 1 contains a NUL character" },
 	};
 
 	for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {

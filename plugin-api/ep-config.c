@@ -488,6 +488,16 @@ ep_config_errors_to_gerror (GPtrArray *errors, GError **error)
 	return FALSE;
 }
 
+/* TOML allows U+0000 in keys; no configuration key has one, and a C string
+ * would cut it short, so such a key is refused wherever keys are read. */
+static gboolean
+ep_config_key_has_nul (EpTomlValue *table, guint index)
+{
+	gsize len = 0;
+	const char *key = ep_toml_value_table_key_at_len (table, index, &len);
+	return memchr (key, '\0', len) != NULL;
+}
+
 static gboolean
 ep_config_is_table_array (EpTomlValue *value)
 {
@@ -516,6 +526,10 @@ ep_config_merge (EpTomlValue *dst, EpTomlValue *src, const char *path, GPtrArray
 		EpTomlValue *dval = ep_toml_value_table_lookup (dst, key);
 		g_autofree char *kpath = ep_config_path_join (path, key);
 
+		if (ep_config_key_has_nul (src, i)) {
+			ep_config_add_error (errors, sval, kpath, "a key must not contain a NUL character (\\u0000)");
+			continue;
+		}
 		if (dval == NULL) {
 			ep_toml_value_table_set (dst, key, ep_toml_value_ref (sval));
 			continue;
@@ -793,9 +807,14 @@ ep_config_run_check (const EpConfigKey *key, EpTomlValue *value, const char *pat
 static void
 ep_config_validate_string (const EpConfigKey *key, EpTomlValue *value, const char *path, GPtrArray *errors)
 {
-	const char *str = ep_toml_value_get_string (value);
+	gsize bytes = 0;
+	const char *str = ep_toml_value_get_string_len (value, &bytes);
 	glong len = g_utf8_strlen (str, -1);
 
+	if (memchr (str, '\0', bytes) != NULL) {
+		ep_config_add_error (errors, value, path, "must not contain a NUL character (\\u0000)");
+		return;
+	}
 	if ((key->flags & EP_CONFIG_KEY_NON_EMPTY) && len == 0) {
 		ep_config_add_error (errors, value, path, "must not be empty");
 		return;
@@ -886,7 +905,13 @@ ep_config_validate_value (const EpConfigKey *key, EpTomlValue *value, const char
 		}
 		for (guint i = 0; i < n; i++) {
 			EpTomlValue *item = ep_toml_value_array_index (value, i);
-			if (ep_toml_value_get_string (item)[0] == '\0') {
+			gsize bytes = 0;
+			const char *str = ep_toml_value_get_string_len (item, &bytes);
+			if (memchr (str, '\0', bytes) != NULL) {
+				ep_config_add_error (errors, item, path, "entry %u contains a NUL character", i + 1);
+				continue;
+			}
+			if (str[0] == '\0') {
 				ep_config_add_error (errors, item, path, "entry %u is an empty string", i + 1);
 				continue;
 			}
@@ -918,6 +943,10 @@ ep_config_validate_table (EpTomlValue *table, const EpConfigKey *keys, const cha
 		g_autofree char *kpath = ep_config_path_join (path, name);
 		const EpConfigKey *key = NULL;
 
+		if (ep_config_key_has_nul (table, i)) {
+			ep_config_add_error (errors, value, kpath, "a key must not contain a NUL character (\\u0000)");
+			continue;
+		}
 		for (guint j = 0; keys != NULL && keys[j].name != NULL; j++) {
 			if (g_strcmp0 (keys[j].name, name) == 0) {
 				key = &keys[j];
@@ -957,6 +986,10 @@ ep_config_validate_root (EpConfig *self, GPtrArray *errors)
 		const EpConfigKey *keys = NULL;
 		gboolean is_core = FALSE;
 
+		if (ep_config_key_has_nul (root, i)) {
+			ep_config_add_error (errors, value, kpath, "a key must not contain a NUL character (\\u0000)");
+			continue;
+		}
 		for (guint j = 0; ep_config_core_keys[j].name != NULL; j++) {
 			if (g_strcmp0 (ep_config_core_keys[j].name, name) == 0) {
 				ep_config_validate_value (&ep_config_core_keys[j], value, kpath, errors);
