@@ -275,6 +275,7 @@ ep_daemon_listener_bind (EpDaemon *self, const EpConfigListener *config, GError 
 	l->config.port = config->port;
 	l->config.filename = g_strdup (config->filename);
 	l->config.line = config->line;
+	l->config.kind_line = config->kind_line;
 	l->service = g_socket_service_new ();
 	g_socket_listener_set_backlog (G_SOCKET_LISTENER (l->service), 512);
 	if (!g_socket_listener_add_address (G_SOCKET_LISTENER (l->service), sa, G_SOCKET_TYPE_STREAM,
