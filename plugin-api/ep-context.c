@@ -38,6 +38,7 @@ ep_core_free (EpCore *core)
 	if (core == NULL)
 		return;
 	g_ptr_array_unref (core->listener_kinds);
+	g_clear_object (&core->db);
 	g_clear_object (&core->workers);
 	g_clear_object (&core->services);
 	g_clear_object (&core->events);
@@ -134,6 +135,19 @@ EpWorkerPool *
 ep_context_get_worker_pool (EpContext *ctx)
 {
 	return ctx->core->workers;
+}
+
+/**
+ * ep_context_get_db:
+ *
+ * Returns: (nullable): the PostgreSQL database (the embedded cluster or
+ * `[database] url`), whose schema migrations have been applied; %NULL only
+ * in `config-check`, which connects to nothing
+ */
+EpDb *
+ep_context_get_db (EpContext *ctx)
+{
+	return ctx->core->db;
 }
 
 /**

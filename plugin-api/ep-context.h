@@ -5,6 +5,7 @@
 
 #include "ep-api.h"
 #include "ep-config.h"
+#include "ep-db.h"
 #include "ep-event-bus.h"
 #include "ep-hook-bus.h"
 #include "ep-module.h"
@@ -40,6 +41,7 @@ EP_API EpHookBus         *ep_context_get_hook_bus (EpContext *ctx);
 EP_API EpEventBus        *ep_context_get_event_bus (EpContext *ctx);
 EP_API EpServiceRegistry *ep_context_get_services (EpContext *ctx);
 EP_API EpWorkerPool      *ep_context_get_worker_pool (EpContext *ctx);
+EP_API EpDb              *ep_context_get_db (EpContext *ctx);
 
 EP_API void     ep_context_set_data (EpContext *ctx, gpointer data, GDestroyNotify destroy);
 EP_API gpointer ep_context_get_data (EpContext *ctx);

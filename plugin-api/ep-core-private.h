@@ -7,6 +7,7 @@
  */
 
 #include "ep-context.h"
+#include "ep-db.h"
 
 G_BEGIN_DECLS
 
@@ -24,6 +25,7 @@ typedef struct {
 	EpEventBus *events;
 	EpServiceRegistry *services;
 	EpWorkerPool *workers;
+	EpDb *db; /* (nullable): set once the database is reachable */
 	GPtrArray *listener_kinds; /* of EpListenerKind */
 } EpCore;
 

@@ -1,0 +1,69 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+
+/*
+ * store-pg: the mailbox store (EpStore) on PostgreSQL.  It registers the
+ * store service, mirrors the accounts of the configuration into the
+ * database at start-up and after every reload, and turns the NOTIFYs of
+ * other processes into mailbox.changed events.
+ */
+
+#include "config.h"
+
+#include <epistle.h>
+
+#include "store-pg-store.h"
+
+#define STORE_PG_MODULE "store-pg"
+
+static void
+store_pg_on_synced (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+	g_autoptr (GError) error = NULL;
+
+	if (!ep_store_sync_config_accounts_finish (EP_STORE (source), result, &error)) {
+		ep_log_warning (STORE_PG_MODULE, NULL, "cannot mirror the accounts of the configuration: %s",
+				error->message);
+		return;
+	}
+	ep_log_debug (STORE_PG_MODULE, NULL, "accounts of the configuration mirrored");
+}
+
+static void
+store_pg_sync (EpContext *ctx)
+{
+	EpStore *store = ep_context_get_data (ctx);
+	GPtrArray *accounts = ep_config_get_accounts (ep_context_get_config (ctx));
+
+	ep_store_sync_config_accounts_async (store, accounts, NULL, store_pg_on_synced, NULL);
+}
+
+static gboolean
+store_pg_init (EpContext *ctx, GError **error)
+{
+	EpDb *db = ep_context_get_db (ctx);
+	g_autoptr (EpStorePg) store = NULL;
+
+	/* config-check connects to nothing: there is nothing to check here */
+	if (db == NULL)
+		return TRUE;
+	store = ep_store_pg_new (db, ep_context_get_event_bus (ctx), ep_context_get_worker_pool (ctx), error);
+	if (store == NULL)
+		return FALSE;
+	if (!ep_service_registry_register (ep_context_get_services (ctx), EP_TYPE_STORE, G_OBJECT (store),
+					   STORE_PG_MODULE, error))
+		return FALSE;
+	ep_context_set_data (ctx, g_object_ref (store), g_object_unref);
+	store_pg_sync (ctx);
+	return TRUE;
+}
+
+static gboolean
+store_pg_reload (EpContext *ctx, GError **error)
+{
+	if (ep_context_get_data (ctx) != NULL)
+		store_pg_sync (ctx);
+	return TRUE;
+}
+
+EP_MODULE_DEFINE (.name = STORE_PG_MODULE, .version = PACKAGE_VERSION, .description = "Mailbox store on PostgreSQL",
+		  .provides = EP_STRV ("service:store"), .init = store_pg_init, .reload = store_pg_reload, );

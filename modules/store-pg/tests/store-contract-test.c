@@ -1,0 +1,1150 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+
+/*
+ * The contract of EpStore, run against store-pg on a real PostgreSQL: a
+ * throwaway cluster in a temporary directory, Unix socket only, started
+ * with initdb and postgres (as the user 'epistle' when run as root, since
+ * PostgreSQL refuses to run as root).  The cases are a table: a second
+ * implementation of EpStore runs the same table with its own
+ * contract_store_new().
+ */
+
+#include "config.h"
+
+#include <glib/gstdio.h>
+#include <grp.h>
+#include <pwd.h>
+#include <signal.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "ep-db-migrator.h"
+#include "store-pg-store.h"
+
+#define TEST_USER "epistle"
+
+typedef struct {
+	char *dir;
+	char *data;
+	char *bindir;
+	char *conninfo;
+	GPid pid;
+	gboolean drop;
+	uid_t uid;
+	gid_t gid;
+} TestCluster;
+
+static TestCluster cluster;
+static EpDb *db;
+static EpStore *store;
+static EpEventBus *events;
+static GPtrArray *warnings; /* of char*: what an operator would have read */
+
+/* Warnings go to the operator: collect them so that a test can check them,
+ * rather than letting GTest abort. */
+static GLogWriterOutput
+test_log_writer (GLogLevelFlags level, const GLogField *fields, gsize n_fields, gpointer user_data)
+{
+	if ((level & (G_LOG_LEVEL_WARNING | G_LOG_LEVEL_MESSAGE)) == 0)
+		return g_log_writer_default (level, fields, n_fields, user_data);
+	for (gsize i = 0; i < n_fields; i++) {
+		if (g_strcmp0 (fields[i].key, "MESSAGE") == 0 && fields[i].length < 0) {
+			g_ptr_array_add (warnings, g_strdup (fields[i].value));
+			if (g_test_verbose ())
+				g_test_message ("log: %s", (const char *)fields[i].value);
+		}
+	}
+	return G_LOG_WRITER_HANDLED;
+}
+
+static gboolean
+test_logged (const char *needle)
+{
+	for (guint i = 0; i < warnings->len; i++) {
+		if (strstr (g_ptr_array_index (warnings, i), needle) != NULL)
+			return TRUE;
+	}
+	return FALSE;
+}
+
+/* ---- the cluster --------------------------------------------------------- */
+
+static void
+test_child_setup (gpointer user_data)
+{
+	if (cluster.drop &&
+	    (setgroups (1, &cluster.gid) != 0 || setgid (cluster.gid) != 0 || setuid (cluster.uid) != 0))
+		_exit (126);
+	prctl (PR_SET_PDEATHSIG, SIGQUIT);
+}
+
+static void
+test_cluster_run (const char *const *argv)
+{
+	int status = 0;
+	g_autofree char *err = NULL;
+	g_autoptr (GError) error = NULL;
+
+	g_assert_true (g_spawn_sync (cluster.dir, (char **)argv, NULL, G_SPAWN_STDOUT_TO_DEV_NULL, test_child_setup,
+				     NULL, NULL, &err, &status, &error));
+	if (!g_spawn_check_wait_status (status, NULL))
+		g_error ("%s failed: %s", argv[0], err);
+}
+
+static void
+test_cluster_start_server (void)
+{
+	g_autofree char *postgres = g_build_filename (cluster.bindir, "postgres", NULL);
+	g_autofree char *sockets = g_strdup_printf ("unix_socket_directories=%s", cluster.dir);
+	g_autofree char *pg_isready = g_build_filename (cluster.bindir, "pg_isready", NULL);
+	const char *argv[] = {postgres,
+			      "-D",
+			      cluster.data,
+			      "-c",
+			      "listen_addresses=",
+			      "-c",
+			      sockets,
+			      "-c",
+			      "fsync=off",
+			      "-c",
+			      "max_connections=50",
+			      "-c",
+			      "logging_collector=on",
+			      "-c",
+			      "log_directory=log",
+			      NULL};
+	const char *ready[] = {pg_isready, "-q", "-h", cluster.dir, NULL};
+	g_autoptr (GError) error = NULL;
+
+	g_assert_true (
+	    g_spawn_async (cluster.dir, (char **)argv, NULL,
+			   G_SPAWN_DO_NOT_REAP_CHILD | G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL,
+			   test_child_setup, NULL, &cluster.pid, &error));
+	for (guint i = 0; i < 300; i++) {
+		int status = 0;
+
+		if (g_spawn_sync (NULL, (char **)ready, NULL, G_SPAWN_STDOUT_TO_DEV_NULL | G_SPAWN_STDERR_TO_DEV_NULL,
+				  NULL, NULL, NULL, NULL, &status, NULL) &&
+		    g_spawn_check_wait_status (status, NULL))
+			return;
+		g_usleep (100 * 1000);
+	}
+	g_error ("PostgreSQL did not start");
+}
+
+static void
+test_cluster_stop_server (void)
+{
+	int status;
+
+	if (cluster.pid == 0)
+		return;
+	kill (cluster.pid, SIGINT);
+	waitpid (cluster.pid, &status, 0);
+	g_spawn_close_pid (cluster.pid);
+	cluster.pid = 0;
+}
+
+static gboolean
+test_cluster_start (void)
+{
+	g_autofree char *initdb = NULL;
+	g_autofree char *user_opt = NULL;
+	g_autoptr (GError) error = NULL;
+
+	cluster.bindir = g_strdup (g_getenv ("EP_TEST_PG_BINDIR") != NULL ? g_getenv ("EP_TEST_PG_BINDIR")
+									  : "/usr/lib/postgresql/15/bin");
+	initdb = g_build_filename (cluster.bindir, "initdb", NULL);
+	if (!g_file_test (initdb, G_FILE_TEST_IS_EXECUTABLE))
+		return FALSE;
+	cluster.dir = g_dir_make_tmp ("store-contract-XXXXXX", &error);
+	g_assert_no_error (error);
+	cluster.data = g_build_filename (cluster.dir, "data", NULL);
+	if (geteuid () == 0) {
+		struct passwd *pw = getpwnam (TEST_USER);
+
+		g_assert_nonnull (pw);
+		cluster.drop = TRUE;
+		cluster.uid = pw->pw_uid;
+		cluster.gid = pw->pw_gid;
+		g_assert_cmpint (chown (cluster.dir, cluster.uid, cluster.gid), ==, 0);
+		user_opt = g_strdup ("--username=" TEST_USER);
+	} else {
+		user_opt = g_strdup_printf ("--username=%s", g_get_user_name ());
+	}
+	{
+		const char *argv[] = {
+		    initdb, "-D",   cluster.data, user_opt, "--auth-local=trust", "--auth-host=reject", "--no-sync",
+		    "-E",   "UTF8", "--locale=C", NULL};
+
+		test_cluster_run (argv);
+	}
+	test_cluster_start_server ();
+	cluster.conninfo =
+	    g_strdup_printf ("host=%s dbname=postgres user=%s", cluster.dir, user_opt + strlen ("--username="));
+	return TRUE;
+}
+
+static void
+test_cluster_free (void)
+{
+	const char *argv[] = {"rm", "-rf", cluster.dir, NULL};
+
+	test_cluster_stop_server ();
+	if (cluster.dir != NULL)
+		g_spawn_sync (NULL, (char **)argv, NULL, G_SPAWN_SEARCH_PATH, NULL, NULL, NULL, NULL, NULL, NULL);
+	g_free (cluster.dir);
+	g_free (cluster.data);
+	g_free (cluster.bindir);
+	g_free (cluster.conninfo);
+}
+
+/* ---- waiting on the main loop -------------------------------------------- */
+
+static void
+test_on_result (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+	*(GAsyncResult **)user_data = g_object_ref (result);
+}
+
+static GAsyncResult *
+test_wait (GAsyncResult **slot)
+{
+	gint64 deadline = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;
+
+	while (*slot == NULL) {
+		g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+		g_main_context_iteration (NULL, TRUE);
+	}
+	return *slot;
+}
+
+static void
+test_spin (guint ms)
+{
+	gint64 until = g_get_monotonic_time () + ms * 1000;
+
+	while (g_get_monotonic_time () < until)
+		g_main_context_iteration (NULL, FALSE), g_usleep (1000);
+}
+
+static gint64
+test_query_int (const char *sql)
+{
+	g_autoptr (GError) error = NULL;
+	g_autoptr (EpDbResult) res = NULL;
+	GAsyncResult *r = NULL;
+
+	ep_db_query_async (db, sql, NULL, NULL, test_on_result, &r);
+	res = ep_db_query_finish (db, test_wait (&r), &error);
+	g_object_unref (r);
+	g_assert_no_error (error);
+	return ep_db_result_get_int64 (res, 0, 0);
+}
+
+/* ---- synchronous faces of the contract ----------------------------------- */
+
+static gboolean
+create_account (const char *name, const char *const *addresses, gboolean catch_all, gint64 quota, GError **error)
+{
+	GAsyncResult *r = NULL;
+	gboolean ok;
+
+	ep_store_create_account_async (store, name, addresses, NULL, catch_all, quota, NULL, test_on_result, &r);
+	ok = ep_store_create_account_finish (store, test_wait (&r), error);
+	g_object_unref (r);
+	return ok;
+}
+
+static char *
+resolve (const char *address, GError **error)
+{
+	GAsyncResult *r = NULL;
+	char *account;
+
+	ep_store_resolve_address_async (store, address, NULL, test_on_result, &r);
+	account = ep_store_resolve_address_finish (store, test_wait (&r), error);
+	g_object_unref (r);
+	return account;
+}
+
+static GPtrArray *
+list_mailboxes (const char *account, const char *name, GError **error)
+{
+	GAsyncResult *r = NULL;
+	GPtrArray *mailboxes;
+
+	ep_store_list_mailboxes_async (store, account, name, NULL, test_on_result, &r);
+	mailboxes = ep_store_list_mailboxes_finish (store, test_wait (&r), error);
+	g_object_unref (r);
+	return mailboxes;
+}
+
+static GPtrArray *
+list_accounts (const char *name, GError **error)
+{
+	GAsyncResult *r = NULL;
+	GPtrArray *accounts;
+
+	ep_store_list_accounts_async (store, name, NULL, test_on_result, &r);
+	accounts = ep_store_list_accounts_finish (store, test_wait (&r), error);
+	g_object_unref (r);
+	return accounts;
+}
+
+static EpStoreDelivery *
+append (const char *account, const char *mailbox, const char *text, GError **error)
+{
+	g_autoptr (GBytes) data = g_bytes_new (text, strlen (text));
+	GAsyncResult *r = NULL;
+	EpStoreDelivery *delivery;
+
+	ep_store_append_async (store, account, mailbox, data, EP_STORE_FLAG_NONE, NULL, 0, NULL, test_on_result, &r);
+	delivery = ep_store_append_finish (store, test_wait (&r), error);
+	g_object_unref (r);
+	return delivery;
+}
+
+static GArray *
+expunge (const char *account, const char *mailbox, const guint32 *uids, guint n_uids, GError **error)
+{
+	GAsyncResult *r = NULL;
+	GArray *expunged;
+
+	ep_store_expunge_async (store, account, mailbox, uids, n_uids, NULL, test_on_result, &r);
+	expunged = ep_store_expunge_finish (store, test_wait (&r), error);
+	g_object_unref (r);
+	return expunged;
+}
+
+static GArray *
+tombstones (const char *account, const char *mailbox, guint64 since, GError **error)
+{
+	GAsyncResult *r = NULL;
+	GArray *list;
+
+	ep_store_list_tombstones_async (store, account, mailbox, since, NULL, test_on_result, &r);
+	list = ep_store_list_tombstones_finish (store, test_wait (&r), error);
+	g_object_unref (r);
+	return list;
+}
+
+static GPtrArray *
+list_messages (const char *account, const char *mailbox, guint32 first, guint32 last, guint limit, GError **error)
+{
+	GAsyncResult *r = NULL;
+	GPtrArray *messages;
+
+	ep_store_list_messages_async (store, account, mailbox, first, last, 0, limit, NULL, test_on_result, &r);
+	messages = ep_store_list_messages_finish (store, test_wait (&r), error);
+	g_object_unref (r);
+	return messages;
+}
+
+static gboolean
+sync_config (GPtrArray *accounts, GError **error)
+{
+	GAsyncResult *r = NULL;
+	gboolean ok;
+
+	ep_store_sync_config_accounts_async (store, accounts, NULL, test_on_result, &r);
+	ok = ep_store_sync_config_accounts_finish (store, test_wait (&r), error);
+	g_object_unref (r);
+	return ok;
+}
+
+static gboolean
+rename_mailbox (const char *account, const char *from, const char *to, GError **error)
+{
+	GAsyncResult *r = NULL;
+	gboolean ok;
+
+	ep_store_rename_mailbox_async (store, account, from, to, NULL, test_on_result, &r);
+	ok = ep_store_rename_mailbox_finish (store, test_wait (&r), error);
+	g_object_unref (r);
+	return ok;
+}
+
+static EpStoreMailbox *
+create_mailbox (const char *account, const char *name, GError **error)
+{
+	GAsyncResult *r = NULL;
+	EpStoreMailbox *mailbox;
+
+	ep_store_create_mailbox_async (store, account, name, NULL, NULL, test_on_result, &r);
+	mailbox = ep_store_create_mailbox_finish (store, test_wait (&r), error);
+	g_object_unref (r);
+	return mailbox;
+}
+
+static EpStoreMailbox *
+find_mailbox (GPtrArray *mailboxes, const char *name)
+{
+	for (guint i = 0; i < mailboxes->len; i++) {
+		EpStoreMailbox *m = g_ptr_array_index (mailboxes, i);
+
+		if (g_strcmp0 (m->name, name) == 0)
+			return m;
+	}
+	return NULL;
+}
+
+#define MESSAGE(subject) "From: a@example.org\r\nSubject: " subject "\r\nMessage-ID: <" subject "@x>\r\n\r\nbody\r\n"
+
+static EpStore *contract_store_new (EpDb *database, EpEventBus *bus);
+
+/* ---- the cases ----------------------------------------------------------- */
+
+static void
+test_special_use (void)
+{
+	g_autoptr (GError) error = NULL;
+	g_autoptr (GPtrArray) mailboxes = NULL;
+	const struct {
+		const char *name;
+		const char *role;
+	} expected[] = {
+	    {"INBOX", "inbox"}, {"Sent", "sent"}, {"Drafts", "drafts"},
+	    {"Trash", "trash"}, {"Junk", "junk"}, {"Archive", "archive"},
+	};
+
+	g_assert_true (create_account ("special", EP_STRV ("special@example.org"), FALSE, 0, &error));
+	g_assert_no_error (error);
+	g_assert_false (create_account ("special", EP_STRV ("other@example.org"), FALSE, 0, &error));
+	g_assert_error (error, EP_ERROR, EP_ERROR_EXISTS);
+	g_clear_error (&error);
+	g_assert_false (create_account ("Bad Name", NULL, FALSE, 0, &error));
+	g_assert_error (error, EP_ERROR, EP_ERROR_INVALID);
+	g_clear_error (&error);
+
+	mailboxes = list_mailboxes ("special", NULL, &error);
+	g_assert_no_error (error);
+	g_assert_cmpuint (mailboxes->len, ==, G_N_ELEMENTS (expected));
+	for (guint i = 0; i < G_N_ELEMENTS (expected); i++) {
+		EpStoreMailbox *m = find_mailbox (mailboxes, expected[i].name);
+
+		g_assert_nonnull (m);
+		g_assert_cmpstr (m->role, ==, expected[i].role);
+		g_assert_cmpuint (m->uidnext, ==, 1);
+		g_assert_cmpuint (m->uidvalidity, >, 0);
+		g_assert_true (m->subscribed);
+	}
+	g_clear_pointer (&mailboxes, g_ptr_array_unref);
+	mailboxes = list_mailboxes ("nobody", NULL, &error);
+	g_assert_null (mailboxes);
+	g_assert_error (error, EP_ERROR, EP_ERROR_NOT_FOUND);
+}
+
+static void
+test_resolve (void)
+{
+	const struct {
+		const char *address;
+		const char *account; /* NULL: NOT_FOUND */
+	} cases[] = {
+	    {"alice@one.example", "res-alice"},
+	    {"ALICE@One.Example", "res-alice"},
+	    {"alice+lists@one.example", "res-alice"},
+	    {"Alice+X+Y@ONE.example", "res-alice"},
+	    {"a.l@one.example", "res-alice"},
+	    {"bob@one.example", NULL},
+	    {"bob+tag@one.example", NULL},
+	    {"carol@two.example", "res-carol"},
+	    {"carol+x@two.example", "res-carol"},
+	    {"anyone@two.example", "res-catch"},
+	    {"anyone+tag@two.example", "res-catch"},
+	    {"alice@three.example", NULL},
+	};
+	g_autoptr (GError) error = NULL;
+
+	g_assert_true (
+	    create_account ("res-alice", EP_STRV ("alice@one.example", "A.L@one.example"), FALSE, 0, &error));
+	g_assert_true (create_account ("res-carol", EP_STRV ("carol@two.example"), FALSE, 0, &error));
+	g_assert_true (create_account ("res-catch", EP_STRV ("postmaster@two.example"), TRUE, 0, &error));
+	g_assert_no_error (error);
+	g_assert_false (create_account ("res-dup", EP_STRV ("alice@one.example"), FALSE, 0, &error));
+	g_assert_error (error, EP_ERROR, EP_ERROR_EXISTS);
+	g_clear_error (&error);
+
+	for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+		g_autofree char *account = resolve (cases[i].address, &error);
+
+		g_test_message ("resolving %s", cases[i].address);
+		if (cases[i].account == NULL) {
+			g_assert_error (error, EP_ERROR, EP_ERROR_NOT_FOUND);
+			g_clear_error (&error);
+		} else {
+			g_assert_no_error (error);
+		}
+		g_assert_cmpstr (account, ==, cases[i].account);
+	}
+}
+
+typedef struct {
+	GAsyncResult *results[200];
+} ConcurrentAppends;
+
+static void
+test_concurrent_appends (void)
+{
+	g_autoptr (GError) error = NULL;
+	ConcurrentAppends c = {{NULL}};
+	g_autoptr (GHashTable) uids = g_hash_table_new (NULL, NULL);
+	g_autoptr (GPtrArray) all = g_ptr_array_new_with_free_func ((GDestroyNotify)ep_store_message_free);
+	g_autoptr (GPtrArray) mailboxes = NULL;
+	guint32 next = 1;
+	guint64 last_modseq = 0;
+
+	g_assert_true (create_account ("conc", EP_STRV ("conc@example.org"), FALSE, 0, &error));
+	for (guint i = 0; i < G_N_ELEMENTS (c.results); i++) {
+		g_autofree char *text = g_strdup_printf (MESSAGE ("concurrent") "%u\r\n", i);
+		g_autoptr (GBytes) data = g_bytes_new (text, strlen (text));
+
+		ep_store_append_async (store, "conc", "INBOX", data, EP_STORE_FLAG_SEEN, NULL, 0, NULL, test_on_result,
+				       &c.results[i]);
+	}
+	for (guint i = 0; i < G_N_ELEMENTS (c.results); i++) {
+		g_autoptr (EpStoreDelivery) d = ep_store_append_finish (store, test_wait (&c.results[i]), &error);
+
+		g_assert_no_error (error);
+		g_assert_cmpuint (d->uid, >=, 1);
+		g_assert_cmpuint (d->uid, <=, G_N_ELEMENTS (c.results));
+		g_assert_false (g_hash_table_contains (uids, GUINT_TO_POINTER (d->uid)));
+		g_hash_table_add (uids, GUINT_TO_POINTER (d->uid));
+		g_object_unref (c.results[i]);
+	}
+	/* paged by 37: UIDs 1..200 in order, MODSEQ rising with them */
+	for (;;) {
+		g_autoptr (GPtrArray) page = list_messages ("conc", "inbox", next, G_MAXUINT32, 37, &error);
+
+		g_assert_no_error (error);
+		if (page->len == 0)
+			break;
+		g_assert_cmpuint (page->len, <=, 37);
+		for (guint i = 0; i < page->len; i++) {
+			EpStoreMessage *m = g_ptr_array_index (page, i);
+
+			g_assert_cmpuint (m->uid, ==, next);
+			g_assert_cmpuint (m->modseq, >, last_modseq);
+			g_assert_cmpint (m->flags, ==, EP_STORE_FLAG_SEEN);
+			g_assert_true (g_str_has_prefix (m->email_id, "M"));
+			last_modseq = m->modseq;
+			next = m->uid + 1;
+		}
+	}
+	g_assert_cmpuint (next, ==, G_N_ELEMENTS (c.results) + 1);
+	mailboxes = list_mailboxes ("conc", "INBOX", &error);
+	g_assert_no_error (error);
+	g_assert_cmpuint (((EpStoreMailbox *)mailboxes->pdata[0])->uidnext, ==, G_N_ELEMENTS (c.results) + 1);
+	g_assert_cmpuint (((EpStoreMailbox *)mailboxes->pdata[0])->highest_modseq, ==, last_modseq);
+	g_assert_cmpuint (((EpStoreMailbox *)mailboxes->pdata[0])->n_messages, ==, G_N_ELEMENTS (c.results));
+	g_assert_cmpuint (((EpStoreMailbox *)mailboxes->pdata[0])->n_unseen, ==, 0);
+}
+
+static void
+test_tombstones_and_flags (void)
+{
+	g_autoptr (GError) error = NULL;
+	g_autoptr (GArray) first = NULL;
+	g_autoptr (GArray) second = NULL;
+	g_autoptr (GArray) list = NULL;
+	g_autoptr (GPtrArray) changes = NULL;
+	g_autoptr (GPtrArray) again = NULL;
+	g_autoptr (GBytes) bytes = NULL;
+	guint64 modseq = 0;
+	GAsyncResult *r = NULL;
+	const guint32 first_uids[] = {2, 4};
+	const guint32 second_uids[] = {1, 99};
+	const guint32 flag_uids[] = {3, 5};
+
+	g_assert_true (create_account ("tomb", EP_STRV ("tomb@example.org"), FALSE, 0, &error));
+	for (guint i = 0; i < 5; i++) {
+		g_autoptr (EpStoreDelivery) d = append ("tomb", "INBOX", MESSAGE ("tomb"), &error);
+
+		g_assert_no_error (error);
+		g_assert_cmpuint (d->uid, ==, i + 1);
+		g_assert_cmpuint (d->modseq, >, modseq);
+		modseq = d->modseq;
+	}
+	ep_store_read_message_async (store, "tomb", "INBOX", 3, NULL, test_on_result, &r);
+	bytes = ep_store_read_message_finish (store, test_wait (&r), &error);
+	g_clear_object (&r);
+	g_assert_no_error (error);
+	g_assert_cmpmem (g_bytes_get_data (bytes, NULL), g_bytes_get_size (bytes), MESSAGE ("tomb"),
+			 strlen (MESSAGE ("tomb")));
+
+	/* flags: one new MODSEQ for the change; UNCHANGEDSINCE refuses */
+	ep_store_store_flags_async (store, "tomb", "INBOX", flag_uids, G_N_ELEMENTS (flag_uids), EP_STORE_FLAGS_ADD,
+				    EP_STORE_FLAG_FLAGGED, EP_STRV ("$Important"), 0, NULL, test_on_result, &r);
+	changes = ep_store_store_flags_finish (store, test_wait (&r), &error);
+	g_clear_object (&r);
+	g_assert_no_error (error);
+	g_assert_cmpuint (changes->len, ==, 2);
+	for (guint i = 0; i < changes->len; i++) {
+		EpStoreFlagChange *c = g_ptr_array_index (changes, i);
+
+		g_assert_false (c->failed);
+		g_assert_cmpuint (c->modseq, ==, modseq + 1);
+		g_assert_cmpint (c->flags, ==, EP_STORE_FLAG_FLAGGED);
+		g_assert_cmpstrv (c->keywords, EP_STRV ("$Important"));
+	}
+	modseq++;
+	ep_store_store_flags_async (store, "tomb", "INBOX", flag_uids, G_N_ELEMENTS (flag_uids), EP_STORE_FLAGS_ADD,
+				    EP_STORE_FLAG_SEEN, NULL, modseq - 1, NULL, test_on_result, &r);
+	again = ep_store_store_flags_finish (store, test_wait (&r), &error);
+	g_clear_object (&r);
+	g_assert_no_error (error);
+	g_assert_cmpuint (again->len, ==, 2);
+	g_assert_true (((EpStoreFlagChange *)again->pdata[0])->failed);
+	g_assert_cmpint (((EpStoreFlagChange *)again->pdata[0])->flags, ==, EP_STORE_FLAG_FLAGGED);
+
+	/* expunges become tombstones listed by MODSEQ */
+	first = expunge ("tomb", "INBOX", first_uids, G_N_ELEMENTS (first_uids), &error);
+	g_assert_no_error (error);
+	g_assert_cmpuint (first->len, ==, 2);
+	g_assert_cmpuint (g_array_index (first, EpStoreTombstone, 0).modseq, ==, modseq + 1);
+	second = expunge ("tomb", "INBOX", second_uids, G_N_ELEMENTS (second_uids), &error);
+	g_assert_no_error (error);
+	g_assert_cmpuint (second->len, ==, 1);
+	g_assert_cmpuint (g_array_index (second, EpStoreTombstone, 0).uid, ==, 1);
+	g_assert_cmpuint (g_array_index (second, EpStoreTombstone, 0).modseq, ==, modseq + 2);
+
+	list = tombstones ("tomb", "INBOX", modseq, &error);
+	g_assert_no_error (error);
+	g_assert_cmpuint (list->len, ==, 3);
+	g_assert_cmpuint (g_array_index (list, EpStoreTombstone, 0).uid, ==, 2);
+	g_assert_cmpuint (g_array_index (list, EpStoreTombstone, 1).uid, ==, 4);
+	g_assert_cmpuint (g_array_index (list, EpStoreTombstone, 2).uid, ==, 1);
+	g_clear_pointer (&list, g_array_unref);
+	list = tombstones ("tomb", "INBOX", modseq + 1, &error);
+	g_assert_cmpuint (list->len, ==, 1);
+	g_clear_pointer (&list, g_array_unref);
+	list = tombstones ("tomb", "Nope", 0, &error);
+	g_assert_null (list);
+	g_assert_error (error, EP_ERROR, EP_ERROR_NOT_FOUND);
+}
+
+static void
+test_blob_dedup (void)
+{
+	const char *text = MESSAGE ("shared-blob-for-five");
+	g_autoptr (GBytes) data = g_bytes_new (text, strlen (text));
+	g_autoptr (GError) error = NULL;
+	g_autoptr (GPtrArray) deliveries = NULL;
+	EpStoreTarget targets[5];
+	char *names[5];
+	GAsyncResult *r = NULL;
+	g_autofree char *count_sql = NULL;
+	g_autoptr (GChecksum) checksum = g_checksum_new (G_CHECKSUM_SHA256);
+
+	g_checksum_update (checksum, (const guchar *)text, strlen (text));
+	count_sql = g_strdup_printf ("SELECT count(*) FROM store_blobs WHERE hash = '\\x%s'::bytea",
+				     g_checksum_get_string (checksum));
+	for (guint i = 0; i < 5; i++) {
+		g_autofree char *address = g_strdup_printf ("blob%u@example.org", i);
+
+		names[i] = g_strdup_printf ("blob%u", i);
+		g_assert_true (create_account (names[i], EP_STRV (address), FALSE, 0, &error));
+		targets[i].account = names[i];
+		targets[i].mailbox = "INBOX";
+	}
+	ep_store_deliver_async (store, targets, 5, data, NULL, test_on_result, &r);
+	deliveries = ep_store_deliver_finish (store, test_wait (&r), &error);
+	g_clear_object (&r);
+	g_assert_no_error (error);
+	g_assert_cmpuint (deliveries->len, ==, 5);
+	g_assert_cmpint (test_query_int (count_sql), ==, 1);
+	for (guint i = 0; i < 5; i++) {
+		EpStoreDelivery *d = g_ptr_array_index (deliveries, i);
+		const guint32 uid = d->uid;
+		g_autoptr (GArray) gone = NULL;
+
+		g_assert_cmpuint (uid, ==, 1);
+		gone = expunge (d->account, "INBOX", &uid, 1, &error);
+		g_assert_no_error (error);
+		g_assert_cmpuint (gone->len, ==, 1);
+		g_assert_cmpint (test_query_int (count_sql), ==, i < 4 ? 1 : 0);
+	}
+	for (guint i = 0; i < 5; i++)
+		g_free (names[i]);
+}
+
+static void
+test_quota (void)
+{
+	g_autoptr (GError) error = NULL;
+	g_autoptr (EpStoreDelivery) d = NULL;
+	g_autoptr (GPtrArray) accounts = NULL;
+	g_autoptr (GPtrArray) deliveries = NULL;
+	g_autofree char *big = g_strnfill (600, 'x');
+	g_autoptr (GBytes) data = g_bytes_new (big, strlen (big));
+	const EpStoreTarget targets[] = {{"quota-free", "INBOX"}, {"quota", "INBOX"}};
+	GAsyncResult *r = NULL;
+	gint64 used = -1, limit = -1, count = -1;
+
+	g_assert_true (create_account ("quota", EP_STRV ("quota@example.org"), FALSE, 1000, &error));
+	g_assert_true (create_account ("quota-free", EP_STRV ("free@example.org"), FALSE, 0, &error));
+	d = append ("quota", "INBOX", big, &error);
+	g_assert_no_error (error);
+	g_assert_nonnull (d);
+	g_clear_pointer (&d, ep_store_delivery_free);
+	d = append ("quota", "Archive", big, &error);
+	g_assert_error (error, EP_ERROR, EP_ERROR_LIMIT);
+	g_assert_null (d);
+	g_clear_error (&error);
+
+	/* one target over quota: nothing stored anywhere */
+	ep_store_deliver_async (store, targets, G_N_ELEMENTS (targets), data, NULL, test_on_result, &r);
+	deliveries = ep_store_deliver_finish (store, test_wait (&r), &error);
+	g_clear_object (&r);
+	g_assert_error (error, EP_ERROR, EP_ERROR_LIMIT);
+	g_assert_null (deliveries);
+	g_clear_error (&error);
+
+	ep_store_get_quota_async (store, "quota", NULL, test_on_result, &r);
+	g_assert_true (ep_store_get_quota_finish (store, test_wait (&r), &used, &limit, &count, &error));
+	g_clear_object (&r);
+	g_assert_cmpint (used, ==, 600);
+	g_assert_cmpint (limit, ==, 1000);
+	g_assert_cmpint (count, ==, 1);
+	accounts = list_accounts ("quota-free", &error);
+	g_assert_no_error (error);
+	g_assert_cmpint (((EpStoreAccount *)accounts->pdata[0])->message_count, ==, 0);
+	g_assert_cmpint (((EpStoreAccount *)accounts->pdata[0])->used_bytes, ==, 0);
+}
+
+static void
+test_rename (void)
+{
+	g_autoptr (GError) error = NULL;
+	g_autoptr (GPtrArray) mailboxes = NULL;
+	g_autoptr (EpStoreMailbox) child = NULL;
+	g_autoptr (EpStoreMailbox) dup = NULL;
+	guint32 uidvalidity;
+	const struct {
+		const char *name;
+		gboolean present;
+	} expected[] = {
+	    {"Lists", FALSE},	 {"Lists/a", FALSE},	{"Lists/a/deep", FALSE},    {"Old", TRUE},
+	    {"Old/Lists", TRUE}, {"Old/Lists/a", TRUE}, {"Old/Lists/a/deep", TRUE}, {"Listsx", TRUE},
+	};
+
+	g_assert_true (create_account ("ren", EP_STRV ("ren@example.org"), FALSE, 0, &error));
+	child = create_mailbox ("ren", "Lists/a/deep", &error);
+	g_assert_no_error (error);
+	g_assert_cmpstr (child->name, ==, "Lists/a/deep");
+	uidvalidity = child->uidvalidity;
+	g_clear_pointer (&child, ep_store_mailbox_free);
+	child = create_mailbox ("ren", "Listsx", &error);
+	g_assert_no_error (error);
+	dup = create_mailbox ("ren", "Lists/a", &error);
+	g_assert_error (error, EP_ERROR, EP_ERROR_EXISTS);
+	g_clear_error (&error);
+	g_assert_null (create_mailbox ("ren", "inbox", &error));
+	g_assert_error (error, EP_ERROR, EP_ERROR_EXISTS);
+	g_clear_error (&error);
+	g_assert_null (create_mailbox ("ren", "a//b", &error));
+	g_assert_error (error, EP_ERROR, EP_ERROR_INVALID);
+	g_clear_error (&error);
+
+	g_assert_true (rename_mailbox ("ren", "Lists", "Old/Lists", &error));
+	g_assert_no_error (error);
+	g_assert_false (rename_mailbox ("ren", "INBOX", "Elsewhere", &error));
+	g_assert_error (error, EP_ERROR, EP_ERROR_PERM);
+	g_clear_error (&error);
+	g_assert_false (rename_mailbox ("ren", "Nope", "Elsewhere", &error));
+	g_assert_error (error, EP_ERROR, EP_ERROR_NOT_FOUND);
+	g_clear_error (&error);
+	g_assert_false (rename_mailbox ("ren", "Sent", "Drafts", &error));
+	g_assert_error (error, EP_ERROR, EP_ERROR_EXISTS);
+	g_clear_error (&error);
+
+	mailboxes = list_mailboxes ("ren", NULL, &error);
+	g_assert_no_error (error);
+	for (guint i = 0; i < G_N_ELEMENTS (expected); i++) {
+		g_test_message ("mailbox %s", expected[i].name);
+		g_assert_true ((find_mailbox (mailboxes, expected[i].name) != NULL) == expected[i].present);
+	}
+	g_assert_cmpuint (find_mailbox (mailboxes, "Old/Lists/a/deep")->uidvalidity, ==, uidvalidity);
+}
+
+static EpConfigAccount *
+config_account (const char *name, const char *const *addresses, const char *hash)
+{
+	EpConfigAccount *a = g_new0 (EpConfigAccount, 1);
+
+	a->name = g_strdup (name);
+	a->addresses = g_strdupv ((char **)addresses);
+	a->password_hash = g_strdup (hash);
+	return a;
+}
+
+static void
+config_account_free (EpConfigAccount *a)
+{
+	g_free (a->name);
+	g_strfreev (a->addresses);
+	g_free (a->password_hash);
+	g_free (a);
+}
+
+static void
+test_config_mirror (void)
+{
+	g_autoptr (GError) error = NULL;
+	g_autoptr (GPtrArray) config = g_ptr_array_new_with_free_func ((GDestroyNotify)config_account_free);
+	g_autoptr (GPtrArray) accounts = NULL;
+	g_autofree char *who = NULL;
+	GAsyncResult *r = NULL;
+
+	g_assert_true (create_account ("mirror-db", EP_STRV ("db@mirror.example"), FALSE, 0, &error));
+	g_ptr_array_add (config, config_account ("mirror-c1", EP_STRV ("c1@mirror.example"), "hash1"));
+	g_ptr_array_add (config, config_account ("mirror-c2", EP_STRV ("c2@mirror.example"), NULL));
+	/* clashes with the db account: skipped, db account untouched */
+	g_ptr_array_add (config, config_account ("mirror-db", EP_STRV ("other@mirror.example"), "stolen"));
+	g_assert_true (sync_config (config, &error));
+	g_assert_no_error (error);
+	g_assert_true (test_logged ("account 'mirror-db' of the configuration is not mirrored"));
+
+	accounts = list_accounts ("mirror-c1", &error);
+	g_assert_no_error (error);
+	g_assert_cmpint (((EpStoreAccount *)accounts->pdata[0])->source, ==, EP_STORE_ACCOUNT_SOURCE_CONFIG);
+	g_assert_cmpstr (((EpStoreAccount *)accounts->pdata[0])->password_hash, ==, "hash1");
+	g_clear_pointer (&accounts, g_ptr_array_unref);
+
+	/* c2 leaves the configuration, c1 changes */
+	g_ptr_array_remove_range (config, 1, 2);
+	g_free (((EpConfigAccount *)config->pdata[0])->password_hash);
+	((EpConfigAccount *)config->pdata[0])->password_hash = g_strdup ("hash2");
+	g_assert_true (sync_config (config, &error));
+	g_assert_no_error (error);
+
+	accounts = list_accounts ("mirror-c2", &error);
+	g_assert_error (error, EP_ERROR, EP_ERROR_NOT_FOUND);
+	g_clear_error (&error);
+	g_clear_pointer (&accounts, g_ptr_array_unref);
+	accounts = list_accounts ("mirror-c1", &error);
+	g_assert_cmpstr (((EpStoreAccount *)accounts->pdata[0])->password_hash, ==, "hash2");
+	g_clear_pointer (&accounts, g_ptr_array_unref);
+	accounts = list_accounts ("mirror-db", &error);
+	g_assert_no_error (error);
+	g_assert_cmpint (((EpStoreAccount *)accounts->pdata[0])->source, ==, EP_STORE_ACCOUNT_SOURCE_DB);
+	g_assert_null (((EpStoreAccount *)accounts->pdata[0])->password_hash);
+	g_assert_cmpstrv (((EpStoreAccount *)accounts->pdata[0])->addresses, EP_STRV ("db@mirror.example"));
+	who = resolve ("c1@mirror.example", &error);
+	g_assert_cmpstr (who, ==, "mirror-c1");
+
+	/* a config account cannot be deleted at run time */
+	ep_store_delete_account_async (store, "mirror-c1", NULL, test_on_result, &r);
+	g_assert_false (ep_store_delete_account_finish (store, test_wait (&r), &error));
+	g_clear_object (&r);
+	g_assert_error (error, EP_ERROR, EP_ERROR_PERM);
+	g_clear_error (&error);
+	ep_store_delete_account_async (store, "mirror-db", NULL, test_on_result, &r);
+	g_assert_true (ep_store_delete_account_finish (store, test_wait (&r), &error));
+	g_clear_object (&r);
+	g_assert_no_error (error);
+}
+
+static guint n_events_for_evt;
+
+static void
+test_on_mailbox_changed (const EpMailboxChangedEvent *event, gpointer user_data)
+{
+	if (g_strcmp0 (event->account, "evt") == 0)
+		n_events_for_evt++;
+}
+
+static void
+test_events_once (void)
+{
+	g_autoptr (GError) error = NULL;
+	guint id = ep_event_mailbox_changed_subscribe (events, "test", test_on_mailbox_changed, NULL, NULL);
+
+	g_assert_true (create_account ("evt", EP_STRV ("evt@example.org"), FALSE, 0, &error));
+	for (guint i = 0; i < 10; i++) {
+		g_autoptr (EpStoreDelivery) d = append ("evt", "INBOX", MESSAGE ("evt"), &error);
+
+		g_assert_no_error (error);
+	}
+	/* let every NOTIFY come back: none may announce a change twice */
+	test_spin (1000);
+	g_assert_cmpuint (n_events_for_evt, ==, 10);
+	ep_event_bus_unsubscribe (events, id);
+}
+
+static gboolean
+simple_call_finish (gboolean (*finish) (EpStore *, GAsyncResult *, GError **), GAsyncResult **r, GError **error)
+{
+	gboolean ok = finish (store, test_wait (r), error);
+
+	g_clear_object (r);
+	return ok;
+}
+
+static void
+test_mailbox_lifecycle (void)
+{
+	g_autoptr (GError) error = NULL;
+	g_autoptr (EpStoreMailbox) tmp = NULL;
+	g_autoptr (EpStoreDelivery) d = NULL;
+	g_autoptr (GPtrArray) mailboxes = NULL;
+	g_autoptr (GPtrArray) accounts = NULL;
+	GAsyncResult *r = NULL;
+	gint64 used = -1;
+	guint32 old_uidvalidity;
+
+	g_assert_true (create_account ("life", EP_STRV ("life@example.org"), FALSE, 0, &error));
+	tmp = create_mailbox ("life", "Tmp", &error);
+	g_assert_no_error (error);
+	old_uidvalidity = tmp->uidvalidity;
+	d = append ("life", "Tmp", MESSAGE ("lifecycle-unique-blob"), &error);
+	g_assert_no_error (error);
+	g_assert_cmpint (test_query_int ("SELECT count(*) FROM store_blobs b "
+					 "WHERE b.data = convert_to('" MESSAGE ("lifecycle-unique-blob") "', 'UTF8')"),
+			 ==, 1);
+
+	/* deleting a mailbox gives its quota back and its blobs go */
+	ep_store_delete_mailbox_async (store, "life", "Tmp", NULL, test_on_result, &r);
+	g_assert_true (simple_call_finish (ep_store_delete_mailbox_finish, &r, &error));
+	g_assert_no_error (error);
+	ep_store_get_quota_async (store, "life", NULL, test_on_result, &r);
+	g_assert_true (ep_store_get_quota_finish (store, test_wait (&r), &used, NULL, NULL, &error));
+	g_clear_object (&r);
+	g_assert_cmpint (used, ==, 0);
+	g_assert_cmpint (test_query_int ("SELECT count(*) FROM store_blobs b "
+					 "WHERE b.data = convert_to('" MESSAGE ("lifecycle-unique-blob") "', 'UTF8')"),
+			 ==, 0);
+	/* created again: another UIDVALIDITY */
+	g_clear_pointer (&tmp, ep_store_mailbox_free);
+	tmp = create_mailbox ("life", "Tmp", &error);
+	g_assert_no_error (error);
+	g_assert_cmpuint (tmp->uidvalidity, !=, old_uidvalidity);
+
+	ep_store_delete_mailbox_async (store, "life", "inbox", NULL, test_on_result, &r);
+	g_assert_false (simple_call_finish (ep_store_delete_mailbox_finish, &r, &error));
+	g_assert_error (error, EP_ERROR, EP_ERROR_PERM);
+	g_clear_error (&error);
+	ep_store_delete_mailbox_async (store, "life", "Nope", NULL, test_on_result, &r);
+	g_assert_false (simple_call_finish (ep_store_delete_mailbox_finish, &r, &error));
+	g_assert_error (error, EP_ERROR, EP_ERROR_NOT_FOUND);
+	g_clear_error (&error);
+
+	ep_store_set_subscribed_async (store, "life", "Junk", FALSE, NULL, test_on_result, &r);
+	g_assert_true (simple_call_finish (ep_store_set_subscribed_finish, &r, &error));
+	mailboxes = list_mailboxes ("life", "Junk", &error);
+	g_assert_no_error (error);
+	g_assert_false (((EpStoreMailbox *)mailboxes->pdata[0])->subscribed);
+
+	ep_store_set_password_hash_async (store, "life", "$argon2id$x", NULL, test_on_result, &r);
+	g_assert_true (simple_call_finish (ep_store_set_password_hash_finish, &r, &error));
+	g_assert_no_error (error);
+	accounts = list_accounts ("life", &error);
+	g_assert_cmpstr (((EpStoreAccount *)accounts->pdata[0])->password_hash, ==, "$argon2id$x");
+	ep_store_set_password_hash_async (store, "nobody", "x", NULL, test_on_result, &r);
+	g_assert_false (simple_call_finish (ep_store_set_password_hash_finish, &r, &error));
+	g_assert_error (error, EP_ERROR, EP_ERROR_NOT_FOUND);
+}
+
+static guint n_remote_events;
+
+static void
+test_on_remote_changed (const EpMailboxChangedEvent *event, gpointer user_data)
+{
+	if (g_strcmp0 (event->account, "remote") == 0 && g_strcmp0 (event->mailbox, "INBOX") == 0 &&
+	    event->uidnext == 2 && event->uidvalidity > 0)
+		n_remote_events++;
+}
+
+/* a change made by another process (another pool, another store) reaches
+ * this process's bus through NOTIFY, once */
+static void
+test_events_remote (void)
+{
+	g_autoptr (GError) error = NULL;
+	g_autoptr (EpDb) other_db = ep_db_new (cluster.conninfo, 2, &error);
+	g_autoptr (EpEventBus) other_events = ep_event_bus_new ();
+	g_autoptr (EpStore) other = NULL;
+	g_autoptr (GBytes) data = g_bytes_new_static (MESSAGE ("remote"), strlen (MESSAGE ("remote")));
+	g_autoptr (EpStoreDelivery) d = NULL;
+	guint id = ep_event_mailbox_changed_subscribe (events, "test", test_on_remote_changed, NULL, NULL);
+	GAsyncResult *r = NULL;
+
+	g_assert_no_error (error);
+	other = contract_store_new (other_db, other_events);
+	g_assert_true (create_account ("remote", EP_STRV ("remote@example.org"), FALSE, 0, &error));
+	ep_store_append_async (other, "remote", "INBOX", data, 0, NULL, 0, NULL, test_on_result, &r);
+	d = ep_store_append_finish (other, test_wait (&r), &error);
+	g_clear_object (&r);
+	g_assert_no_error (error);
+	for (guint i = 0; i < 100 && n_remote_events == 0; i++)
+		test_spin (20);
+	test_spin (300);
+	g_assert_cmpuint (n_remote_events, ==, 1);
+	ep_event_bus_unsubscribe (events, id);
+	g_clear_object (&other);
+	ep_db_close (other_db);
+}
+
+static void
+test_database_down (void)
+{
+	g_autoptr (GError) error = NULL;
+	g_autoptr (EpStoreDelivery) d = NULL;
+	g_autoptr (GPtrArray) messages = NULL;
+
+	g_assert_true (create_account ("down", EP_STRV ("down@example.org"), FALSE, 0, &error));
+	test_cluster_stop_server ();
+	d = append ("down", "INBOX", MESSAGE ("down"), &error);
+	g_assert_null (d);
+	g_assert_error (error, EP_ERROR, EP_ERROR_TEMP);
+	g_clear_error (&error);
+	{
+		const EpStoreTarget targets[] = {{"down", "INBOX"}, {"down", "Archive"}};
+		g_autoptr (GBytes) data = g_bytes_new_static (MESSAGE ("down"), strlen (MESSAGE ("down")));
+		g_autoptr (GPtrArray) deliveries = NULL;
+		GAsyncResult *r = NULL;
+
+		ep_store_deliver_async (store, targets, G_N_ELEMENTS (targets), data, NULL, test_on_result, &r);
+		deliveries = ep_store_deliver_finish (store, test_wait (&r), &error);
+		g_clear_object (&r);
+		g_assert_null (deliveries);
+		g_assert_error (error, EP_ERROR, EP_ERROR_TEMP);
+		g_clear_error (&error);
+	}
+	test_cluster_start_server ();
+	/* the pool reconnects after its delay */
+	for (guint i = 0; i < 100; i++) {
+		messages = list_messages ("down", "INBOX", 1, G_MAXUINT32, 10, &error);
+		if (messages != NULL)
+			break;
+		g_assert_error (error, EP_ERROR, EP_ERROR_TEMP);
+		g_clear_error (&error);
+		test_spin (100);
+	}
+	g_assert_nonnull (messages);
+	g_assert_cmpuint (messages->len, ==, 0);
+	g_clear_pointer (&messages, g_ptr_array_unref);
+	messages = list_messages ("down", "Archive", 1, G_MAXUINT32, 10, &error);
+	g_assert_no_error (error);
+	g_assert_cmpuint (messages->len, ==, 0);
+	g_assert_cmpint (test_query_int ("SELECT used_bytes FROM store_accounts WHERE name = 'down'"), ==, 0);
+	g_assert_cmpint (test_query_int ("SELECT count(*) FROM store_blobs b WHERE NOT EXISTS "
+					 "(SELECT 1 FROM store_messages s WHERE s.blob_hash = b.hash)"),
+			 ==, 0);
+}
+
+static void
+test_header_scan (void)
+{
+	const struct {
+		const char *header;
+		const char *message_id;
+		const char *first_ref;
+		const char *base_subject;
+	} cases[] = {
+	    {"Message-ID: <a@b>\r\nSubject: Re: [list] Fwd: Hello\r\n\r\nbody", "a@b", NULL, "hello"},
+	    {"References: <r1@x>\r\n <r2@x>\nIn-Reply-To: <r2@x>\nSubject: hi (fwd)\n\n", NULL, "r1@x", "hi"},
+	    {"Subject:\r\n\tfolded\r\n  subject\r\n\r\n", NULL, NULL, "folded subject"},
+	    {"no header end", NULL, NULL, NULL},
+	};
+
+	for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+		g_autofree char *message_id = NULL;
+		g_auto (GStrv) refs = NULL;
+		g_autofree char *subject = NULL;
+
+		ep_store_pg_scan_header (cases[i].header, strlen (cases[i].header), &message_id, &refs, &subject);
+		g_assert_cmpstr (message_id, ==, cases[i].message_id);
+		g_assert_cmpstr (refs != NULL ? refs[0] : NULL, ==, cases[i].first_ref);
+		g_assert_cmpstr (subject, ==, cases[i].base_subject);
+	}
+}
+
+static void
+test_arrays (void)
+{
+	const char *const values[] = {"a", "b,c", "d\"e", "f\\g", "", "NULL", NULL};
+	g_autofree char *literal = ep_store_pg_text_array (values, -1);
+	g_auto (GStrv) back = ep_store_pg_parse_array (literal);
+
+	g_assert_cmpstrv (back, values);
+}
+
+/* ---- the table ----------------------------------------------------------- */
+
+static const struct {
+	const char *path;
+	GTestFunc func;
+} contract_cases[] = {
+    {"/store/unit/header-scan", test_header_scan},
+    {"/store/unit/arrays", test_arrays},
+    {"/store/accounts/special-use-mailboxes", test_special_use},
+    {"/store/accounts/resolve-address", test_resolve},
+    {"/store/accounts/config-mirror", test_config_mirror},
+    {"/store/messages/concurrent-appends", test_concurrent_appends},
+    {"/store/messages/tombstones-and-flags", test_tombstones_and_flags},
+    {"/store/messages/blob-stored-once", test_blob_dedup},
+    {"/store/messages/quota", test_quota},
+    {"/store/mailboxes/rename-with-children", test_rename},
+    {"/store/mailboxes/lifecycle", test_mailbox_lifecycle},
+    {"/store/events/mailbox-changed-once", test_events_once},
+    {"/store/events/other-process", test_events_remote},
+    /* last: it stops and restarts the server */
+    {"/store/outage/database-down", test_database_down},
+};
+
+/* the implementation under test */
+static EpStore *
+contract_store_new (EpDb *database, EpEventBus *bus)
+{
+	g_autoptr (GError) error = NULL;
+	EpStorePg *pg = ep_store_pg_new (database, bus, NULL, &error);
+
+	g_assert_no_error (error);
+	return EP_STORE (pg);
+}
+
+static void
+test_migrate (void)
+{
+	g_autoptr (GError) error = NULL;
+	GAsyncResult *r = NULL;
+
+	ep_db_migrate_async (db, "store-pg", EP_STORE_PG_MIGRATIONS, NULL, test_on_result, &r);
+	if (!ep_db_migrate_finish (db, test_wait (&r), &error))
+		g_error ("migrations: %s", error->message);
+	g_object_unref (r);
+}
+
+int
+main (int argc, char **argv)
+{
+	g_autoptr (GError) error = NULL;
+	int ret;
+
+	g_test_init (&argc, &argv, NULL);
+	warnings = g_ptr_array_new_with_free_func (g_free);
+	g_log_set_writer_func (test_log_writer, NULL, NULL);
+	if (!test_cluster_start ()) {
+		g_test_skip ("no PostgreSQL server: install the Debian package postgresql");
+		return 0;
+	}
+	db = ep_db_new (cluster.conninfo, 4, &error);
+	g_assert_no_error (error);
+	ep_db_set_reconnect_delay (db, 50, 200);
+	events = ep_event_bus_new ();
+	test_migrate ();
+	store = contract_store_new (db, events);
+	for (guint i = 0; i < G_N_ELEMENTS (contract_cases); i++)
+		g_test_add_func (contract_cases[i].path, contract_cases[i].func);
+	ret = g_test_run ();
+	g_clear_object (&store);
+	ep_db_close (db);
+	g_clear_object (&db);
+	g_clear_object (&events);
+	test_cluster_free ();
+	g_ptr_array_unref (warnings);
+	return ret;
+}
