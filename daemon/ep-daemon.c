@@ -12,7 +12,9 @@
 #include "ep-error.h"
 #include "ep-events.h"
 #include "ep-log.h"
+#include "ep-db-migrator.h"
 #include "ep-module-loader.h"
+#include "ep-pg-embedded.h"
 #include "ep-privileges.h"
 #include "ep-sd-notify.h"
 
@@ -36,6 +38,7 @@ struct _EpDaemon {
 	GHashTable *connections; /* GSocketConnection* (weak) */
 	GMainLoop *loop;
 	EpPrivileges privileges;
+	EpPgEmbedded *pg; /* (nullable): the embedded cluster, without [database] url */
 	gboolean stopping;
 	guint drain_source;
 	guint signal_sources[3];
@@ -99,6 +102,7 @@ ep_daemon_finalize (GObject *object)
 		ep_module_loader_shutdown_all (self->loader);
 	g_clear_pointer (&self->core, ep_core_free);
 	g_clear_object (&self->loader);
+	g_clear_object (&self->pg);
 	g_clear_object (&self->config);
 	g_clear_pointer (&self->loop, g_main_loop_unref);
 	ep_privileges_clear (&self->privileges);
@@ -405,6 +409,74 @@ ep_daemon_warn_unreadable_config (EpDaemon *self)
 	}
 }
 
+/* ---- database ---------------------------------------------------------- */
+
+/* Every loaded module's migrations travel in its .so as a GResource under
+ * /org/epistle/migrations/<module>/; they are all applied in one run. */
+static gboolean
+ep_daemon_migrate (EpDaemon *self, EpDb *db, GError **error)
+{
+	g_autoptr(EpDbMigrator) migrator = ep_db_migrator_new (db);
+	g_autoptr(GPtrArray) descs = ep_module_loader_get_ordered (self->loader);
+	g_autoptr(GAsyncResult) result = NULL;
+
+	for (guint i = 0; i < descs->len; i++) {
+		const EpModuleDesc *desc = g_ptr_array_index (descs, i);
+		g_autofree char *path = g_strdup_printf ("/org/epistle/migrations/%s", desc->name);
+		g_auto(GStrv) files = g_resources_enumerate_children (path, G_RESOURCE_LOOKUP_FLAGS_NONE, NULL);
+		if (files == NULL)
+			continue;
+		if (!ep_db_migrator_add_module_from_resource (migrator, desc->name, path, error))
+			return FALSE;
+	}
+	ep_db_migrator_run_async (migrator, NULL, ep_db_sync_callback, &result);
+	ep_db_run_sync (db, &result);
+	if (!ep_db_migrator_run_finish (migrator, result, error))
+		return FALSE;
+	if (ep_db_migrator_get_n_applied (migrator) > 0)
+		ep_log_message (NULL, NULL, "applied %u schema migrations", ep_db_migrator_get_n_applied (migrator));
+	return TRUE;
+}
+
+/* Starts the embedded cluster when no [database] url is set, connects,
+ * and brings every module's schema up to date. */
+static gboolean
+ep_daemon_start_database (EpDaemon *self, GError **error)
+{
+	const char *url = ep_config_get_database_url (self->config);
+	g_autoptr(EpDb) db = NULL;
+
+	if (url == NULL) {
+		self->pg = ep_pg_embedded_new (ep_config_get_data_dir (self->config));
+		if (!ep_pg_embedded_start_sync (self->pg, error))
+			return FALSE;
+		url = ep_pg_embedded_get_conninfo (self->pg);
+		ep_log_info (NULL, NULL, "embedded PostgreSQL running in %s",
+			     ep_pg_embedded_get_cluster_dir (self->pg));
+	}
+	db = ep_db_new (url, ep_config_get_database_max_connections (self->config), error);
+	if (db == NULL)
+		return FALSE;
+	if (!ep_daemon_migrate (self, db, error))
+		return FALSE;
+	self->core->db = g_steal_pointer (&db);
+	return TRUE;
+}
+
+static void
+ep_daemon_stop_database (EpDaemon *self)
+{
+	g_autoptr(GError) error = NULL;
+
+	if (self->core != NULL && self->core->db != NULL)
+		ep_db_close (self->core->db);
+	if (self->pg == NULL)
+		return;
+	if (!ep_pg_embedded_stop_sync (self->pg, &error))
+		ep_log_warning (NULL, NULL, "embedded PostgreSQL: %s", error->message);
+	g_clear_object (&self->pg);
+}
+
 /* ---- signals ------------------------------------------------------------ */
 
 static gboolean
@@ -531,6 +603,11 @@ ep_daemon_serve (EpDaemon *self, GError **error)
 	if (!ep_daemon_check_data_dir_access (self, error))
 		return FALSE;
 	ep_daemon_warn_unreadable_config (self);
+	if (!ep_daemon_start_database (self, error) || !ep_module_loader_start_all (self->loader, error)) {
+		ep_module_loader_shutdown_all (self->loader);
+		ep_daemon_stop_database (self);
+		return FALSE;
+	}
 
 	signal (SIGPIPE, SIG_IGN);
 	self->loop = g_main_loop_new (NULL, FALSE);
@@ -562,6 +639,7 @@ ep_daemon_serve (EpDaemon *self, GError **error)
 			g_io_stream_close (G_IO_STREAM (g_ptr_array_index (open, i)), NULL, NULL);
 	}
 	ep_module_loader_shutdown_all (self->loader);
+	ep_daemon_stop_database (self);
 	ep_log_message (NULL, NULL, "stopped");
 	return TRUE;
 }

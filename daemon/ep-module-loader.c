@@ -548,6 +548,24 @@ ep_module_loader_init_all (EpModuleLoader *self, EpCore *core, GError **error)
 	return TRUE;
 }
 
+/**
+ * ep_module_loader_start_all:
+ *
+ * Starts the initialised modules in order, once the database is ready.
+ */
+gboolean
+ep_module_loader_start_all (EpModuleLoader *self, GError **error)
+{
+	for (guint i = 0; i < self->loaded->len; i++) {
+		EpLoadedModule *m = g_ptr_array_index (self->loaded, i);
+		if (!m->initialised)
+			continue;
+		if (!ep_module_loader_call (m, "start", m->desc->start, error))
+			return FALSE;
+	}
+	return TRUE;
+}
+
 gboolean
 ep_module_loader_reload_all (EpModuleLoader *self, GError **error)
 {

@@ -16,6 +16,7 @@ gboolean        ep_module_loader_load (EpModuleLoader *self, const char *const *
 GPtrArray      *ep_module_loader_get_ordered (EpModuleLoader *self); /* of const EpModuleDesc* */
 char          **ep_module_loader_get_loaded_names (EpModuleLoader *self);
 gboolean        ep_module_loader_init_all (EpModuleLoader *self, EpCore *core, GError **error);
+gboolean        ep_module_loader_start_all (EpModuleLoader *self, GError **error);
 gboolean        ep_module_loader_reload_all (EpModuleLoader *self, GError **error);
 void            ep_module_loader_shutdown_all (EpModuleLoader *self);
 

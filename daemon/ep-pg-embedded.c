@@ -152,7 +152,10 @@ ep_pg_embedded_child_setup (gpointer user_data)
 
 /* what a user's environment must not change for the cluster */
 static const char *const ep_pg_embedded_unset_env[] = {
-	"PGDATA", "PGHOST", "PGHOSTADDR", "PGPORT", "PGUSER", "PGDATABASE", "PGOPTIONS", "PGTZ", NULL,
+	"PGDATA", "PGHOST", "PGHOSTADDR", "PGPORT", "PGUSER", "PGDATABASE", "PGOPTIONS", "PGTZ",
+	/* a PostgreSQL built with systemd support would tell the daemon's
+	 * service manager it is ready, on the daemon's behalf */
+	"NOTIFY_SOCKET", NULL,
 };
 
 static GSubprocessLauncher *

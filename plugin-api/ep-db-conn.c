@@ -151,7 +151,7 @@ void
 ep_db_conn_fail (EpDbConn *conn, GError *error)
 {
 	g_autoptr(GError) owned = error;
-	g_autoptr(EpDbConn) hold = ep_db_conn_ref (conn);
+	g_autoptr(EpDbConn) hold G_GNUC_UNUSED = ep_db_conn_ref (conn);
 	gboolean connecting = conn->state == EP_DB_CONN_CONNECTING;
 	EpDbOp *op;
 
@@ -517,7 +517,7 @@ ep_db_conn_read_results (EpDbConn *conn)
 static void
 ep_db_conn_on_io (EpDbConn *conn, GIOCondition revents)
 {
-	g_autoptr(EpDbConn) hold = ep_db_conn_ref (conn);
+	g_autoptr(EpDbConn) hold G_GNUC_UNUSED = ep_db_conn_ref (conn);
 	g_autoptr(EpDb) db = g_object_ref (conn->db);
 	g_autoptr(GPtrArray) notes = NULL;
 	PGnotify *note;

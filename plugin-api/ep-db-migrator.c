@@ -140,25 +140,14 @@ ep_db_migration_compare (gconstpointer a, gconstpointer b)
 	return ma->version < mb->version ? -1 : ma->version > mb->version ? 1 : 0;
 }
 
-/**
- * ep_db_migrator_add_module:
- * @module: the module's name
- * @dir: the directory of its NNN_name.sql files
- *
- * Reads the migrations of @module; files not ending in .sql are ignored.
- */
-gboolean
-ep_db_migrator_add_module (EpDbMigrator *self, const char *module, const char *dir, GError **error)
+/* Registers @module's migrations, given as file names and texts read from
+ * @where (a directory or a resource path, for messages). */
+static gboolean
+ep_db_migrator_add_texts (EpDbMigrator *self, const char *module, const char *where, GPtrArray *names,
+			  GPtrArray *texts, GError **error)
 {
-	g_autoptr(GDir) d = NULL;
-	g_autoptr(GError) error_local = NULL;
 	g_autoptr(GPtrArray) migrations = g_ptr_array_new_with_free_func ((GDestroyNotify) ep_db_migration_free);
 	EpDbMigrationModule *m;
-	const char *entry;
-
-	g_return_val_if_fail (EP_IS_DB_MIGRATOR (self), FALSE);
-	g_return_val_if_fail (module != NULL && dir != NULL, FALSE);
-	g_return_val_if_fail (self->task == NULL, FALSE);
 
 	if (!ep_db_migrator_is_valid_module (module)) {
 		g_set_error (error, EP_ERROR, EP_ERROR_INVALID, "'%s' is not a valid module name for migrations",
@@ -172,43 +161,29 @@ ep_db_migrator_add_module (EpDbMigrator *self, const char *module, const char *d
 			return FALSE;
 		}
 	}
-	d = g_dir_open (dir, 0, &error_local);
-	if (d == NULL) {
-		g_set_error (error, EP_ERROR, EP_ERROR_CONFIG, "migrations of module %s: %s", module,
-			     error_local->message);
-		return FALSE;
-	}
-	while ((entry = g_dir_read_name (d)) != NULL) {
-		g_autofree char *path = NULL;
-		g_autofree char *sql = NULL;
+	for (guint i = 0; i < names->len; i++) {
+		const char *entry = g_ptr_array_index (names, i);
+		GBytes *text = g_ptr_array_index (texts, i);
 		gsize len = 0;
+		const char *sql = g_bytes_get_data (text, &len);
+		guint version = ep_db_migrator_parse_name (entry);
 		EpDbMigration *mig;
-		guint version;
 
-		if (entry[0] == '.' || !g_str_has_suffix (entry, ".sql"))
-			continue;
-		path = g_build_filename (dir, entry, NULL);
-		version = ep_db_migrator_parse_name (entry);
 		if (version == 0) {
 			g_set_error (error, EP_ERROR, EP_ERROR_INVALID,
-				     "%s: a migration is named NNN_name.sql, with NNN from 1 and a name of letters, "
+				     "%s/%s: a migration is named NNN_name.sql, with NNN from 1 and a name of letters, "
 				     "digits, '_' and '-'",
-				     path);
+				     where, entry);
 			return FALSE;
 		}
-		if (!g_file_get_contents (path, &sql, &len, &error_local)) {
-			g_set_error (error, EP_ERROR, EP_ERROR_CONFIG, "migrations of module %s: %s", module,
-				     error_local->message);
-			return FALSE;
-		}
-		if (strlen (sql) != len || !g_utf8_validate (sql, (gssize) len, NULL)) {
-			g_set_error (error, EP_ERROR, EP_ERROR_INVALID, "%s: not UTF-8 text", path);
+		if (sql == NULL || memchr (sql, '\0', len) != NULL || !g_utf8_validate (sql, (gssize) len, NULL)) {
+			g_set_error (error, EP_ERROR, EP_ERROR_INVALID, "%s/%s: not UTF-8 text", where, entry);
 			return FALSE;
 		}
 		mig = g_new0 (EpDbMigration, 1);
 		mig->version = version;
 		mig->name = g_strdup (entry);
-		mig->sql = g_steal_pointer (&sql);
+		mig->sql = g_strndup (sql, len);
 		g_ptr_array_add (migrations, mig);
 	}
 	g_ptr_array_sort (migrations, ep_db_migration_compare);
@@ -218,22 +193,110 @@ ep_db_migrator_add_module (EpDbMigrator *self, const char *module, const char *d
 			continue;
 		if (mig->version == i) {
 			EpDbMigration *prev = g_ptr_array_index (migrations, i - 1);
-			g_set_error (error, EP_ERROR, EP_ERROR_INVALID, "%s: %s and %s have the same number", dir,
+			g_set_error (error, EP_ERROR, EP_ERROR_INVALID, "%s: %s and %s have the same number", where,
 				     prev->name, mig->name);
 		} else {
 			g_set_error (error, EP_ERROR, EP_ERROR_INVALID,
 				     "%s: migration %u is missing: the files are numbered from 1 with no gap (next is "
 				     "%s)",
-				     dir, i + 1, mig->name);
+				     where, i + 1, mig->name);
 		}
 		return FALSE;
 	}
 	m = g_new0 (EpDbMigrationModule, 1);
 	m->module = g_strdup (module);
-	m->dir = g_strdup (dir);
+	m->dir = g_strdup (where);
 	m->migrations = g_steal_pointer (&migrations);
 	g_ptr_array_add (self->modules, m);
 	return TRUE;
+}
+
+/**
+ * ep_db_migrator_add_module:
+ * @module: the module's name
+ * @dir: the directory of its NNN_name.sql files
+ *
+ * Reads the migrations of @module; files not ending in .sql are ignored.
+ */
+gboolean
+ep_db_migrator_add_module (EpDbMigrator *self, const char *module, const char *dir, GError **error)
+{
+	g_autoptr(GDir) d = NULL;
+	g_autoptr(GError) error_local = NULL;
+	g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+	g_autoptr(GPtrArray) texts = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+	const char *entry;
+
+	g_return_val_if_fail (EP_IS_DB_MIGRATOR (self), FALSE);
+	g_return_val_if_fail (module != NULL && dir != NULL, FALSE);
+	g_return_val_if_fail (self->task == NULL, FALSE);
+
+	d = g_dir_open (dir, 0, &error_local);
+	if (d == NULL) {
+		g_set_error (error, EP_ERROR, EP_ERROR_CONFIG, "migrations of module %s: %s", module,
+			     error_local->message);
+		return FALSE;
+	}
+	while ((entry = g_dir_read_name (d)) != NULL) {
+		g_autofree char *path = NULL;
+		char *sql = NULL;
+		gsize len = 0;
+
+		if (entry[0] == '.' || !g_str_has_suffix (entry, ".sql"))
+			continue;
+		path = g_build_filename (dir, entry, NULL);
+		if (!g_file_get_contents (path, &sql, &len, &error_local)) {
+			g_set_error (error, EP_ERROR, EP_ERROR_CONFIG, "migrations of module %s: %s", module,
+				     error_local->message);
+			return FALSE;
+		}
+		g_ptr_array_add (names, g_strdup (entry));
+		g_ptr_array_add (texts, g_bytes_new_take (sql, len));
+	}
+	return ep_db_migrator_add_texts (self, module, dir, names, texts, error);
+}
+
+/**
+ * ep_db_migrator_add_module_from_resource:
+ * @module: the module's name
+ * @path: a GResource directory holding its NNN_name.sql files, as
+ *   modules embed them (/org/epistle/migrations/<module>)
+ */
+gboolean
+ep_db_migrator_add_module_from_resource (EpDbMigrator *self, const char *module, const char *path,
+					 GError **error)
+{
+	g_autoptr(GError) error_local = NULL;
+	g_auto(GStrv) children = NULL;
+	g_autoptr(GPtrArray) names = g_ptr_array_new_with_free_func (g_free);
+	g_autoptr(GPtrArray) texts = g_ptr_array_new_with_free_func ((GDestroyNotify) g_bytes_unref);
+
+	g_return_val_if_fail (EP_IS_DB_MIGRATOR (self), FALSE);
+	g_return_val_if_fail (module != NULL && path != NULL, FALSE);
+	g_return_val_if_fail (self->task == NULL, FALSE);
+
+	children = g_resources_enumerate_children (path, G_RESOURCE_LOOKUP_FLAGS_NONE, &error_local);
+	if (children == NULL) {
+		g_set_error (error, EP_ERROR, EP_ERROR_CONFIG, "migrations of module %s: %s", module,
+			     error_local->message);
+		return FALSE;
+	}
+	for (guint i = 0; children[i] != NULL; i++) {
+		g_autofree char *child = g_strdup_printf ("%s/%s", path, children[i]);
+		GBytes *text;
+
+		if (!g_str_has_suffix (children[i], ".sql"))
+			continue;
+		text = g_resources_lookup_data (child, G_RESOURCE_LOOKUP_FLAGS_NONE, &error_local);
+		if (text == NULL) {
+			g_set_error (error, EP_ERROR, EP_ERROR_CONFIG, "migrations of module %s: %s", module,
+				     error_local->message);
+			return FALSE;
+		}
+		g_ptr_array_add (names, g_strdup (children[i]));
+		g_ptr_array_add (texts, text);
+	}
+	return ep_db_migrator_add_texts (self, module, path, names, texts, error);
 }
 
 guint
@@ -342,6 +405,14 @@ ep_db_migrator_on_migrated (GObject *source, GAsyncResult *result, gpointer user
 	if (results == NULL) {
 		g_prefix_error (&error, "module %s: migration %s failed: ", m->module, mig->name);
 		ep_db_migrator_finish_run (self, g_steal_pointer (&error));
+		return;
+	}
+	/* the file must not end the transaction its version row belongs to */
+	if (!ep_db_conn_in_transaction (self->conn)) {
+		ep_db_migrator_finish_run (self, g_error_new (EP_ERROR, EP_ERROR_INVALID,
+							      "module %s: migration %s ends its own transaction; "
+							      "migration files must not contain COMMIT or ROLLBACK",
+							      m->module, mig->name));
 		return;
 	}
 	params = ep_db_params_new ();

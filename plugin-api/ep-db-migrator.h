@@ -37,6 +37,9 @@ EP_API EpDbMigrator *ep_db_migrator_new (EpDb *db);
 EP_API G_GNUC_WARN_UNUSED_RESULT gboolean
 ep_db_migrator_add_module (EpDbMigrator *self, const char *module, const char *dir, GError **error);
 
+EP_API G_GNUC_WARN_UNUSED_RESULT gboolean
+ep_db_migrator_add_module_from_resource (EpDbMigrator *self, const char *module, const char *path, GError **error);
+
 EP_API void ep_db_migrator_run_async (EpDbMigrator *self, GCancellable *cancellable, GAsyncReadyCallback callback,
 				      gpointer user_data);
 EP_API G_GNUC_WARN_UNUSED_RESULT gboolean

@@ -118,7 +118,6 @@ test_cluster_spawn (TestCluster *c)
 {
 	g_autofree char *postgres = g_build_filename (c->bindir, "postgres", NULL);
 	g_autofree char *sockets = g_strdup_printf ("unix_socket_directories=%s", c->run);
-	g_autofree char *log = g_build_filename (c->dir, "server.log", NULL);
 	const char *argv[] = { postgres, "-D", c->data, "-c", "listen_addresses=", "-c", sockets, "-c", "fsync=off",
 			       "-c", "max_connections=40", "-c", "logging_collector=off", "-c", "log_min_messages=fatal",
 			       NULL };
@@ -770,6 +769,33 @@ test_db_transaction (void)
 	g_assert_cmpint (test_query_int (other, "SELECT count(*) FROM tx_t WHERE id = 7"), ==, 1);
 	g_assert_cmpint (test_query_int (db, "SELECT (txid_current_if_assigned() IS NULL)::int"), ==, 1);
 
+	/* the first statement fails, in the same round trip as BEGIN */
+	tx = test_begin (db);
+	r = test_tx_query (db, tx, "INSERT INTO tx_t VALUES (1)", &error);
+	g_assert_error (error, EP_ERROR, EP_ERROR_EXISTS);
+	g_clear_error (&error);
+	g_clear_object (&tx);
+	g_assert_cmpint (test_query_int (db, "SELECT (txid_current_if_assigned() IS NULL)::int"), ==, 1);
+
+	/* an explicit rollback */
+	tx = test_begin (db);
+	r = test_tx_query (db, tx, "INSERT INTO tx_t VALUES (9)", &error);
+	g_assert_no_error (error);
+	g_clear_pointer (&r, ep_db_result_unref);
+	{
+		g_autoptr(GAsyncResult) result = NULL;
+		ep_db_transaction_rollback_async (tx, NULL, ep_db_sync_callback, &result);
+		ep_db_run_sync (db, &result);
+		g_assert_true (ep_db_transaction_rollback_finish (tx, result, &error));
+		g_assert_no_error (error);
+	}
+	/* it has ended */
+	r = test_tx_query (db, tx, "SELECT 1", &error);
+	g_assert_error (error, EP_ERROR, EP_ERROR_INTERNAL);
+	g_clear_error (&error);
+	g_clear_object (&tx);
+	g_assert_cmpint (test_query_int (other, "SELECT count(*) FROM tx_t WHERE id = 9"), ==, 0);
+
 	/* a timeout inside the transaction fails it */
 	tx = test_begin (db);
 	ep_db_transaction_set_timeout (tx, 200);
@@ -1037,8 +1063,9 @@ static void
 restart_query_done (GObject *source, GAsyncResult *result, gpointer user_data)
 {
 	RestartFixture *f = user_data;
-	g_autoptr(EpDbResult) r = ep_db_query_finish (EP_DB (source), result, &f->error);
+	EpDbResult *r = ep_db_query_finish (EP_DB (source), result, &f->error);
 
+	g_clear_pointer (&r, ep_db_result_unref);
 	f->done = TRUE;
 }
 
@@ -1227,6 +1254,8 @@ test_db_migrate_refusals (void)
 	const char *dup_names[] = { "001_one.sql", "01_again.sql", NULL };
 	const char *bad_names[] = { "1-one.sql", NULL };
 	const char *fail_names[] = { "001_ok.sql", "002_broken.sql", "003_after.sql", NULL };
+	const char *commit_names[] = { "001_commits.sql", NULL };
+	const char *commit_sqls[] = { "CREATE TABLE commit_a (id int);\nCOMMIT;\n" };
 	const char *fail_sqls[] = { "CREATE TABLE fail_a (id int);",
 				    "CREATE TABLE fail_b (id int);\nINSERT INTO fail_b VALUES ('not a number');",
 				    "CREATE TABLE fail_c (id int);" };
@@ -1281,6 +1310,20 @@ test_db_migrate_refusals (void)
 			 "upgrade epistle");
 	g_clear_error (&error);
 	g_clear_object (&result);
+	test_remove_dir (dir);
+	g_clear_pointer (&dir, g_free);
+
+	/* a migration that commits by itself is caught, not recorded */
+	dir = test_write_migrations (commit_names, commit_sqls);
+	ep_db_migrate_async (db, "commits", dir, NULL, ep_db_sync_callback, &result);
+	ep_db_run_sync (db, &result);
+	g_assert_false (ep_db_migrate_finish (db, result, &error));
+	g_assert_error (error, EP_ERROR, EP_ERROR_INVALID);
+	g_assert_nonnull (strstr (error->message, "must not contain COMMIT"));
+	g_clear_error (&error);
+	g_clear_object (&result);
+	g_assert_cmpint (test_query_int (db, "SELECT count(*) FROM epistle_schema_versions WHERE module = 'commits'"),
+			 ==, 0);
 	test_remove_dir (dir);
 	g_clear_pointer (&dir, g_free);
 

@@ -608,7 +608,7 @@ ep_db_handle_connected (EpDb *self, EpDbConn *conn)
 void
 ep_db_handle_done (EpDb *self, EpDbConn *conn, EpDbOp *op)
 {
-	g_autoptr(EpDbConn) hold = ep_db_conn_ref (conn);
+	g_autoptr(EpDbConn) hold G_GNUC_UNUSED = ep_db_conn_ref (conn);
 
 	ep_db_op_answer (op);
 	ep_db_op_free (op);
@@ -657,7 +657,7 @@ ep_db_listener_lost (EpDb *self, const GError *error, gboolean connecting)
 void
 ep_db_handle_lost (EpDb *self, EpDbConn *conn, EpDbOp *op, const GError *error, gboolean connecting)
 {
-	g_autoptr(EpDbConn) hold = conn != NULL ? ep_db_conn_ref (conn) : NULL;
+	g_autoptr(EpDbConn) hold G_GNUC_UNUSED = conn != NULL ? ep_db_conn_ref (conn) : NULL;
 	gboolean listener = conn != NULL && conn->listener;
 	EpDbOp *pinned;
 
@@ -956,7 +956,7 @@ ep_db_reserve_finish (GAsyncResult *result, GError **error)
 void
 ep_db_release (EpDb *self, EpDbConn *conn, gboolean discard)
 {
-	g_autoptr(EpDbConn) hold = ep_db_conn_ref (conn);
+	g_autoptr(EpDbConn) hold G_GNUC_UNUSED = ep_db_conn_ref (conn);
 
 	conn->reserved = FALSE;
 	if (conn->state == EP_DB_CONN_CLOSED)

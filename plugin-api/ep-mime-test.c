@@ -1381,7 +1381,7 @@ test_mime_hostile (void)
 	m5 = ep_mime_message_parse (params->str, params->len);
 
 	while (addresses->len < 1024 * 1024)
-		g_string_append (addresses, "a@b, (c) <d@e>, g:;");
+		g_string_append (addresses, "a@b, (c) <d@e>, g:;, <@r, <@s,");
 	g_string_append (addresses, "\r\n\r\n");
 	m6 = ep_mime_message_parse (addresses->str, addresses->len);
 

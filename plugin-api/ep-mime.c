@@ -1753,11 +1753,14 @@ ep_mime_address_list_parse (const char *text, gsize len)
 			guint spec_end;
 			guint after;
 
-			/* obsolete route: "@a,@b:" */
+			/* obsolete route: "@a,@b:"; the search stops at the next "<" so
+			 * that a list of broken routes is still read in linear time */
 			if (k < n && ep_mime_tok_is (&g_array_index (toks, EpMimeTok, k), '@')) {
 				guint r = k;
 				while (r < n && !ep_mime_tok_is (&g_array_index (toks, EpMimeTok, r), ':') &&
-				       !ep_mime_tok_is (&g_array_index (toks, EpMimeTok, r), '>'))
+				       !ep_mime_tok_is (&g_array_index (toks, EpMimeTok, r), '>') &&
+				       !ep_mime_tok_is (&g_array_index (toks, EpMimeTok, r), '<') &&
+				       !ep_mime_tok_is (&g_array_index (toks, EpMimeTok, r), ';'))
 					r++;
 				if (r < n && ep_mime_tok_is (&g_array_index (toks, EpMimeTok, r), ':')) {
 					route = ep_mime_tokens_join (toks, k, r, FALSE);
@@ -2272,7 +2275,7 @@ ep_mime_part_measure (EpMimePart *part, const char *data)
 	if (g_strcmp0 (part->type, "text") == 0 || ep_mime_part_is_message_type (part))
 		part->body_lines = ep_mime_count_lines (body, part->body_length);
 	part->decoded_size = part->body_length;
-	if (part->children->len == 0 && g_strcmp0 (part->type, "multipart") != 0)
+	if (part->children->len == 0)
 		(void) ep_mime_transfer_decode (part->encoding, body, part->body_length, G_MAXSIZE, NULL, &part->decoded_size);
 }
 

@@ -45,6 +45,10 @@ typedef struct {
 	gboolean (*reload) (EpContext *ctx, GError **error);
 	/* releases what init set up; may be NULL */
 	void (*shutdown) (EpContext *ctx);
+	/* `serve` only, once privileges are dropped and the database is ready
+	 * (migrations applied), before the daemon says it is ready: the
+	 * module may start its I/O here; may be NULL */
+	gboolean (*start) (EpContext *ctx, GError **error);
 } EpModuleDesc;
 
 #define EP_STRV(...) ((const char *const[]){ __VA_ARGS__, NULL })

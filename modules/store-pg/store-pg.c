@@ -40,12 +40,20 @@ store_pg_sync (EpContext *ctx)
 static gboolean
 store_pg_init (EpContext *ctx, GError **error)
 {
+	/* the store needs the database, which is there only from start() */
+	return TRUE;
+}
+
+static gboolean
+store_pg_start (EpContext *ctx, GError **error)
+{
 	EpDb *db = ep_context_get_db (ctx);
 	g_autoptr (EpStorePg) store = NULL;
 
-	/* config-check connects to nothing: there is nothing to check here */
-	if (db == NULL)
-		return TRUE;
+	if (db == NULL) {
+		g_set_error_literal (error, EP_ERROR, EP_ERROR_UNAVAILABLE, "no database to store mail in");
+		return FALSE;
+	}
 	store = ep_store_pg_new (db, ep_context_get_event_bus (ctx), ep_context_get_worker_pool (ctx), error);
 	if (store == NULL)
 		return FALSE;
@@ -66,4 +74,5 @@ store_pg_reload (EpContext *ctx, GError **error)
 }
 
 EP_MODULE_DEFINE (.name = STORE_PG_MODULE, .version = PACKAGE_VERSION, .description = "Mailbox store on PostgreSQL",
-		  .provides = EP_STRV ("service:store"), .init = store_pg_init, .reload = store_pg_reload, );
+		  .provides = EP_STRV ("service:store"), .init = store_pg_init, .start = store_pg_start,
+		  .reload = store_pg_reload, );
