@@ -441,11 +441,35 @@ ep_daemon_migrate (EpDaemon *self, EpDb *db, GError **error)
 /* Starts the embedded cluster when no [database] url is set, connects,
  * and brings every module's schema up to date. */
 static gboolean
-ep_daemon_start_database (EpDaemon *self, GError **error)
+ep_daemon_start_database (EpDaemon *self, gboolean reuse_running, GError **error)
 {
 	const char *url = ep_config_get_database_url (self->config);
 	g_autoptr(EpDb) db = NULL;
 
+	if (url == NULL && reuse_running) {
+		/* a command next to a running daemon uses the daemon's cluster */
+		g_autoptr(EpPgEmbedded) pg = ep_pg_embedded_new (ep_config_get_data_dir (self->config));
+		g_autofree char *socket = g_build_filename (ep_pg_embedded_get_socket_dir (pg), ".s.PGSQL.5432", NULL);
+		g_autoptr(EpDb) probe = NULL;
+		g_autoptr(EpDbResult) res = NULL;
+		if (g_file_test (socket, G_FILE_TEST_EXISTS))
+			probe = ep_db_new (ep_pg_embedded_get_conninfo (pg), 1, NULL);
+		if (probe != NULL) {
+			ep_db_set_connect_timeout (probe, 2000);
+			res = ep_db_query_sync (probe, "SELECT 1", NULL, NULL);
+		}
+		if (res != NULL) {
+			ep_db_close (probe);
+			url = ep_pg_embedded_get_conninfo (pg);
+			db = ep_db_new (url, ep_config_get_database_max_connections (self->config), error);
+			if (db == NULL || !ep_daemon_migrate (self, db, error))
+				return FALSE;
+			self->core->db = g_steal_pointer (&db);
+			return TRUE;
+		}
+		if (probe != NULL)
+			ep_db_close (probe);
+	}
 	if (url == NULL) {
 		self->pg = ep_pg_embedded_new (ep_config_get_data_dir (self->config));
 		if (!ep_pg_embedded_start_sync (self->pg, error))
@@ -603,7 +627,7 @@ ep_daemon_serve (EpDaemon *self, GError **error)
 	if (!ep_daemon_check_data_dir_access (self, error))
 		return FALSE;
 	ep_daemon_warn_unreadable_config (self);
-	if (!ep_daemon_start_database (self, error) || !ep_module_loader_start_all (self->loader, error)) {
+	if (!ep_daemon_start_database (self, FALSE, error) || !ep_module_loader_start_all (self->loader, error)) {
 		ep_module_loader_shutdown_all (self->loader);
 		ep_daemon_stop_database (self);
 		return FALSE;
@@ -642,4 +666,57 @@ ep_daemon_serve (EpDaemon *self, GError **error)
 	ep_daemon_stop_database (self);
 	ep_log_message (NULL, NULL, "stopped");
 	return TRUE;
+}
+
+/**
+ * ep_daemon_open:
+ *
+ * What the commands that work on stored data run instead of serve: every
+ * check, the switch to the service user, the database (the running
+ * daemon's embedded cluster when there is one, else one started for the
+ * command), migrations and the modules' start.  Binds nothing.
+ */
+gboolean
+ep_daemon_open (EpDaemon *self, GError **error)
+{
+	if (!ep_daemon_check (self, error))
+		return FALSE;
+	if (!ep_daemon_prepare_data_dir (self, error))
+		return FALSE;
+	if (!ep_privileges_drop (&self->privileges, error))
+		return FALSE;
+	if (!ep_daemon_check_data_dir_access (self, error))
+		return FALSE;
+	if (!ep_daemon_start_database (self, TRUE, error) || !ep_module_loader_start_all (self->loader, error)) {
+		ep_daemon_close (self);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+void
+ep_daemon_close (EpDaemon *self)
+{
+	if (self->loader != NULL)
+		ep_module_loader_shutdown_all (self->loader);
+	ep_daemon_stop_database (self);
+}
+
+EpConfig *
+ep_daemon_get_config (EpDaemon *self)
+{
+	return self->config;
+}
+
+/**
+ * ep_daemon_get_store:
+ *
+ * Returns: (nullable): the mailbox store, once ep_daemon_open() succeeded
+ */
+EpStore *
+ep_daemon_get_store (EpDaemon *self)
+{
+	if (self->core == NULL)
+		return NULL;
+	return (EpStore *) ep_service_registry_lookup (self->core->services, EP_TYPE_STORE);
 }

@@ -8,6 +8,7 @@
 
 static gboolean ep_log_verbose = FALSE;
 static gboolean ep_log_journal = FALSE;
+static gboolean ep_log_quiet = FALSE;
 
 static const char *
 ep_log_field (const GLogField *fields, gsize n_fields, const char *key)
@@ -50,6 +51,9 @@ ep_log_writer (GLogLevelFlags level, const GLogField *fields, gsize n_fields, gp
 
 	if ((level & G_LOG_LEVEL_DEBUG) && !ep_log_verbose)
 		return G_LOG_WRITER_HANDLED;
+	if (ep_log_quiet && !ep_log_verbose &&
+	    (level & (G_LOG_LEVEL_ERROR | G_LOG_LEVEL_CRITICAL | G_LOG_LEVEL_WARNING)) == 0)
+		return G_LOG_WRITER_HANDLED;
 	if (ep_log_journal && g_log_writer_journald (level, fields, n_fields, user_data) == G_LOG_WRITER_HANDLED)
 		return G_LOG_WRITER_HANDLED;
 
@@ -70,9 +74,14 @@ ep_log_writer (GLogLevelFlags level, const GLogField *fields, gsize n_fields, gp
 	return G_LOG_WRITER_HANDLED;
 }
 
+/**
+ * ep_log_writer_install:
+ * @quiet: keep only warnings and worse (commands print their own results)
+ */
 void
-ep_log_writer_install (gboolean verbose)
+ep_log_writer_install (gboolean verbose, gboolean quiet)
 {
+	ep_log_quiet = quiet;
 	const char *debug = g_getenv ("G_MESSAGES_DEBUG");
 	ep_log_verbose = verbose || (debug != NULL && debug[0] != '\0');
 	ep_log_journal = g_log_writer_is_journald (fileno (stderr));

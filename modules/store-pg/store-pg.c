@@ -61,7 +61,18 @@ store_pg_start (EpContext *ctx, GError **error)
 					   STORE_PG_MODULE, error))
 		return FALSE;
 	ep_context_set_data (ctx, g_object_ref (store), g_object_unref);
-	store_pg_sync (ctx);
+
+	/* the accounts of the configuration exist before anything is served:
+	 * start() runs before the main loop, so wait for the mirror here */
+	{
+		g_autoptr (GAsyncResult) result = NULL;
+		GPtrArray *accounts = ep_config_get_accounts (ep_context_get_config (ctx));
+		ep_store_sync_config_accounts_async (EP_STORE (store), accounts, NULL, ep_db_sync_callback, &result);
+		while (result == NULL)
+			g_main_context_iteration (NULL, TRUE);
+		if (!ep_store_sync_config_accounts_finish (EP_STORE (store), result, error))
+			return FALSE;
+	}
 	return TRUE;
 }
 
