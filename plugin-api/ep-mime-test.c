@@ -632,7 +632,8 @@ test_mime_rfc2047 (void)
 {
 	for (guint i = 0; i < G_N_ELEMENTS (rfc2047_cases); i++) {
 		g_autofree char *out = ep_mime_decode_encoded_words (rfc2047_cases[i].in, strlen (rfc2047_cases[i].in));
-		g_test_message ("case %u: %s", i, rfc2047_cases[i].in);
+		g_autofree char *escaped = g_strescape (rfc2047_cases[i].in, NULL);
+		g_test_message ("case %u: %s", i, escaped);
 		g_assert_cmpstr (out, ==, rfc2047_cases[i].out);
 		g_assert_true (g_utf8_validate (out, -1, NULL));
 	}
@@ -727,8 +728,9 @@ test_mime_rfc2231 (void)
 		g_autoptr(GPtrArray) params = NULL;
 		const char *value = NULL;
 		g_autofree char *unfolded = ep_mime_header_unfold (c->content_type, strlen (c->content_type));
+		g_autofree char *escaped = g_strescape (c->content_type, NULL);
 
-		g_test_message ("case %u: %s", i, c->content_type);
+		g_test_message ("case %u: %s", i, escaped);
 		g_assert_true (ep_mime_content_type_parse (unfolded, strlen (unfolded), &type, &subtype, &params));
 		for (guint k = 0; k < params->len; k++) {
 			EpMimeParam *param = g_ptr_array_index (params, k);
@@ -1076,7 +1078,8 @@ check_decoder (gboolean base64, const StrCase *cases, guint n_cases)
 {
 	for (guint i = 0; i < n_cases; i++) {
 		gsize len = strlen (cases[i].in);
-		g_test_message ("case %u: %s", i, cases[i].in);
+		g_autofree char *escaped = g_strescape (cases[i].in, NULL);
+		g_test_message ("case %u: %s", i, escaped);
 		for (gsize chunk = 1; chunk <= MAX (len, 1); chunk++) {
 			g_autofree char *out = decode_sliced (base64, cases[i].in, chunk);
 			g_assert_cmpstr (out, ==, cases[i].out);

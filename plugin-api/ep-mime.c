@@ -631,64 +631,77 @@ ep_mime_encoding_is_identity (const char *encoding)
 	       strcmp (encoding, "binary") == 0;
 }
 
+/* either stream decoder, chosen by the Content-Transfer-Encoding */
+typedef struct {
+	gboolean base64;
+	EpMimeBase64Decoder b64;
+	EpMimeQpDecoder qp;
+} EpMimeTransferDecoder;
+
+static void
+ep_mime_transfer_decoder_step (EpMimeTransferDecoder *dec, const char *data, gsize len, GByteArray *out)
+{
+	if (dec->base64)
+		ep_mime_base64_decoder_step (&dec->b64, (const guint8 *) data, len, out);
+	else
+		ep_mime_qp_decoder_step (&dec->qp, (const guint8 *) data, len, out);
+}
+
+static void
+ep_mime_transfer_decoder_finish (EpMimeTransferDecoder *dec, GByteArray *out)
+{
+	if (dec->base64)
+		ep_mime_base64_decoder_finish (&dec->b64, out);
+	else
+		ep_mime_qp_decoder_finish (&dec->qp, out);
+}
+
+#define EP_MIME_DECODE_CHUNK 8192
+
 /*
- * Decodes at most about @max_in bytes of @data by @encoding into @out, or
- * only counts the decoded bytes when @out is NULL.  Returns FALSE for an
+ * Decodes the first @max_in bytes (at most) of @data by @encoding and
+ * appends the result to @out; with @out NULL it only counts the decoded
+ * bytes, in chunks, without holding the whole result.  FALSE for an
  * encoding it does not know.
  */
 static gboolean
 ep_mime_transfer_decode (const char *encoding, const char *data, gsize len, gsize max_in, GByteArray *out, gsize *count)
 {
 	g_autoptr(GByteArray) scratch = NULL;
-	gboolean base64;
-	EpMimeBase64Decoder b64;
-	EpMimeQpDecoder qp;
+	GByteArray *target = out;
+	EpMimeTransferDecoder dec = { 0 };
+	gsize start;
 	gsize total = 0;
 
-	if (len > max_in)
-		len = max_in;
+	len = MIN (len, max_in);
 	if (ep_mime_encoding_is_identity (encoding)) {
 		if (out != NULL)
 			g_byte_array_append (out, (const guint8 *) data, len);
-		total = len;
 		if (count != NULL)
-			*count = total;
+			*count = len;
 		return TRUE;
 	}
 	if (strcmp (encoding, "base64") == 0)
-		base64 = TRUE;
-	else if (strcmp (encoding, "quoted-printable") == 0)
-		base64 = FALSE;
-	else
+		dec.base64 = TRUE;
+	else if (strcmp (encoding, "quoted-printable") != 0)
 		return FALSE;
+	ep_mime_base64_decoder_init (&dec.b64);
+	ep_mime_qp_decoder_init (&dec.qp);
 
-	ep_mime_base64_decoder_init (&b64);
-	ep_mime_qp_decoder_init (&qp);
-	if (out == NULL)
-		scratch = g_byte_array_sized_new (8192 + EP_MIME_QP_MAX_PENDING + 4);
-	for (gsize pos = 0; pos < len; pos += 8192) {
-		gsize n = MIN (len - pos, 8192);
-		GByteArray *target = out != NULL ? out : scratch;
-		if (base64)
-			ep_mime_base64_decoder_step (&b64, (const guint8 *) data + pos, n, target);
-		else
-			ep_mime_qp_decoder_step (&qp, (const guint8 *) data + pos, n, target);
+	if (target == NULL) {
+		scratch = g_byte_array_sized_new (EP_MIME_DECODE_CHUNK + EP_MIME_QP_MAX_PENDING + 4);
+		target = scratch;
+	}
+	start = target->len;
+	for (gsize pos = 0; pos < len; pos += EP_MIME_DECODE_CHUNK) {
+		ep_mime_transfer_decoder_step (&dec, data + pos, MIN (len - pos, EP_MIME_DECODE_CHUNK), target);
 		if (scratch != NULL) {
 			total += scratch->len;
 			g_byte_array_set_size (scratch, 0);
 		}
 	}
-	{
-		GByteArray *target = out != NULL ? out : scratch;
-		if (base64)
-			ep_mime_base64_decoder_finish (&b64, target);
-		else
-			ep_mime_qp_decoder_finish (&qp, target);
-		if (scratch != NULL)
-			total += scratch->len;
-	}
-	if (out != NULL)
-		total = out->len;
+	ep_mime_transfer_decoder_finish (&dec, target);
+	total += target->len - start;
 	if (count != NULL)
 		*count = total;
 	return TRUE;
