@@ -4,7 +4,11 @@
 #include <glib/gi18n.h>
 #include <locale.h>
 #include <stdio.h>
+#include <glib/gstdio.h>
+#include <sys/stat.h>
 #include <sysexits.h>
+#include <utime.h>
+#include <errno.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -12,6 +16,7 @@
 #include "ep-db.h"
 #include "ep-error.h"
 #include "ep-log-writer.h"
+#include "ep-mailbox-file.h"
 #include "ep-password.h"
 
 /*
@@ -50,12 +55,32 @@ static int ep_verb_account_add (int argc, char **argv);
 static int ep_verb_account_del (int argc, char **argv);
 static int ep_verb_passwd (int argc, char **argv);
 static int ep_verb_token_hash (int argc, char **argv);
+static int ep_verb_export (int argc, char **argv);
+static int ep_verb_import (int argc, char **argv);
 
 static char **ep_opt_addresses = NULL;
 
 static const GOptionEntry ep_account_add_entries[] = {
 	{ "address", 'a', 0, G_OPTION_ARG_STRING_ARRAY, &ep_opt_addresses, N_("An address of the account (repeat)"),
 	  N_("ADDRESS") },
+	{ NULL }
+};
+
+static char *ep_opt_format = NULL;
+static char *ep_opt_out = NULL;
+static char *ep_opt_mailbox = NULL;
+
+static const GOptionEntry ep_export_entries[] = {
+	{ "format", 'f', 0, G_OPTION_ARG_STRING, &ep_opt_format, N_("mbox or maildir"), N_("FORMAT") },
+	{ "out", 'o', 0, G_OPTION_ARG_FILENAME, &ep_opt_out,
+	  N_("Output file (mbox, default: standard output) or directory (maildir)"), N_("PATH") },
+	{ NULL }
+};
+
+static const GOptionEntry ep_import_entries[] = {
+	{ "format", 'f', 0, G_OPTION_ARG_STRING, &ep_opt_format, N_("mbox or maildir"), N_("FORMAT") },
+	{ "mailbox", 'm', 0, G_OPTION_ARG_STRING, &ep_opt_mailbox,
+	  N_("Put every message into this mailbox (created if missing)"), N_("MAILBOX") },
 	{ NULL }
 };
 
@@ -71,6 +96,10 @@ static const EpVerb ep_verbs[] = {
 	{ "passwd", N_("Set the password of an account; read from standard input"), N_("NAME"), ep_verb_passwd },
 	{ "token-hash", N_("Hash a secret read from standard input, for password_hash in the configuration"), "",
 	  ep_verb_token_hash },
+	{ "export", N_("Export every mailbox of an account, with flags, as mbox or Maildir"),
+	  N_("NAME --format mbox|maildir [--out PATH]"), ep_verb_export },
+	{ "import", N_("Import messages from an mbox file or a Maildir into an account"),
+	  N_("NAME --format mbox|maildir PATH [--mailbox MAILBOX]"), ep_verb_import },
 	{ "help", N_("Show help for a command"), N_("[COMMAND]"), ep_verb_help },
 	{ NULL }
 };
@@ -104,6 +133,10 @@ ep_verb_option_context (const EpVerb *verb)
 	g_option_context_add_main_entries (context, ep_config_entries, GETTEXT_PACKAGE);
 	if (g_strcmp0 (verb->name, "account-add") == 0)
 		g_option_context_add_main_entries (context, ep_account_add_entries, GETTEXT_PACKAGE);
+	if (g_strcmp0 (verb->name, "export") == 0)
+		g_option_context_add_main_entries (context, ep_export_entries, GETTEXT_PACKAGE);
+	if (g_strcmp0 (verb->name, "import") == 0)
+		g_option_context_add_main_entries (context, ep_import_entries, GETTEXT_PACKAGE);
 	return context;
 }
 
@@ -435,6 +468,684 @@ ep_verb_token_hash (int argc, char **argv)
 	}
 	g_print ("%s\n", hash);
 	return EX_OK;
+}
+
+/* ---- export and import ---------------------------------------------------- *
+ *
+ * mbox (mboxrd): every mailbox in one stream, each message after a
+ * "From MAILER-DAEMON <asctime of the internal date, UTC>" line and
+ * followed by an empty line.  Lines end with LF (the store keeps CRLF; the
+ * conversion is undone on import).  Before the message's own header
+ * lines, export adds "X-Mailbox:", "Status:", "X-Status:" and
+ * "X-Keywords:"; import reads them (anywhere in the header) to restore
+ * the mailbox, flags and keywords, and removes them.  The bodies are kept
+ * byte for byte.
+ *
+ * Maildir: Maildir++ under --out (INBOX in DIR itself, "A/B" in DIR/.A.B),
+ * files "<internal date>.<uid>.<host>:2,<DFRST>" written in tmp/ then
+ * renamed into cur/, with LF line endings and the internal date as mtime.
+ * Keywords are not kept in Maildir.
+ */
+
+typedef enum {
+	EP_FORMAT_MBOX,
+	EP_FORMAT_MAILDIR,
+} EpFormat;
+
+static gboolean
+ep_cli_parse_format (const char *verb, EpFormat *format)
+{
+	if (g_strcmp0 (ep_opt_format, "mbox") == 0) {
+		*format = EP_FORMAT_MBOX;
+		return TRUE;
+	}
+	if (g_strcmp0 (ep_opt_format, "maildir") == 0) {
+		*format = EP_FORMAT_MAILDIR;
+		return TRUE;
+	}
+	g_printerr (_("mail %s: give --format mbox or --format maildir\n"), verb);
+	return FALSE;
+}
+
+/* (element-type EpStoreMailbox) */
+static GPtrArray *
+ep_cli_list_mailboxes (EpStore *store, const char *account, GError **error)
+{
+	g_autoptr(GAsyncResult) result = NULL;
+
+	ep_store_list_mailboxes_async (store, account, NULL, NULL, ep_cli_store_done, &result);
+	return ep_store_list_mailboxes_finish (store, ep_cli_wait (&result), error);
+}
+
+/* ---- export ---- */
+
+typedef struct {
+	EpFormat format;
+	FILE *out;	     /* mbox */
+	const char *dir;     /* maildir */
+	char *host;	     /* maildir */
+	guint n_messages;
+} EpExport;
+
+static gboolean
+ep_export_write_mbox (EpExport *ex, const EpStoreMailbox *mailbox, const EpStoreMessage *message, GBytes *bytes,
+		      GError **error)
+{
+	g_autoptr(GString) out = g_string_new (NULL);
+	g_autofree char *from = ep_mbox_from_line (message->internal_date);
+	g_autofree char *status = NULL;
+	g_autofree char *x_status = NULL;
+	gsize len = 0;
+	const char *data = g_bytes_get_data (bytes, &len);
+	gsize start = 0;
+
+	ep_mbox_flags_to_status (message->flags, &status, &x_status);
+	g_string_append (out, from);
+	g_string_append_printf (out, "X-Mailbox: %s\n", mailbox->name);
+	g_string_append_printf (out, "Status: %s\n", status);
+	if (x_status[0] != '\0')
+		g_string_append_printf (out, "X-Status: %s\n", x_status);
+	if (message->keywords != NULL && message->keywords[0] != NULL) {
+		g_autofree char *keywords = g_strjoinv (" ", message->keywords);
+		g_string_append_printf (out, "X-Keywords: %s\n", keywords);
+	}
+	while (start < len) {
+		const char *nl = memchr (data + start, '\n', len - start);
+		gsize end = nl != NULL ? (gsize) (nl - data) : len;
+		gsize line_len = end - start;
+
+		if (line_len > 0 && data[end - 1] == '\r' && nl != NULL)
+			line_len--;
+		ep_mbox_quote_line (out, data + start, line_len);
+		g_string_append_c (out, '\n');
+		start = nl != NULL ? end + 1 : len;
+	}
+	g_string_append_c (out, '\n');
+	if (fwrite (out->str, 1, out->len, ex->out) != out->len) {
+		g_set_error (error, EP_ERROR, EP_ERROR_INTERNAL, _("cannot write the mbox: %s"), g_strerror (errno));
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static gboolean
+ep_export_write_maildir (EpExport *ex, const char *folder_dir, const EpStoreMessage *message, GBytes *bytes,
+			 GError **error)
+{
+	g_autoptr(GString) out = g_string_new (NULL);
+	g_autofree char *letters = ep_maildir_flags_to_letters (message->flags);
+	g_autofree char *base = g_strdup_printf ("%" G_GINT64_FORMAT ".%u.%s", message->internal_date, message->uid,
+						 ex->host);
+	g_autofree char *name = g_strconcat (base, ":2,", letters, NULL);
+	g_autofree char *tmp = g_build_filename (folder_dir, "tmp", base, NULL);
+	g_autofree char *final = g_build_filename (folder_dir, "cur", name, NULL);
+	struct utimbuf times = { .actime = message->internal_date, .modtime = message->internal_date };
+	gsize len = 0;
+	const char *data = g_bytes_get_data (bytes, &len);
+
+	ep_mailbox_file_crlf_to_lf (out, data, len);
+	if (!g_file_set_contents_full (tmp, out->str, out->len, G_FILE_SET_CONTENTS_NONE, 0600, error))
+		return FALSE;
+	if (g_utime (tmp, &times) != 0 || g_rename (tmp, final) != 0) {
+		int saved = errno;
+		g_set_error (error, EP_ERROR, EP_ERROR_INTERNAL, _("cannot move %s into cur/: %s"), tmp,
+			     g_strerror (saved));
+		g_unlink (tmp);
+		return FALSE;
+	}
+	return TRUE;
+}
+
+static gboolean
+ep_export_mailbox (EpExport *ex, EpStore *store, const char *account, const EpStoreMailbox *mailbox, GError **error)
+{
+	g_autofree char *folder_dir = NULL;
+	guint32 first_uid = 1;
+
+	if (ex->format == EP_FORMAT_MAILDIR) {
+		g_autofree char *folder = ep_maildir_folder_for_mailbox (mailbox->name);
+		const char *subs[] = { "cur", "new", "tmp" };
+
+		folder_dir = g_build_filename (ex->dir, folder, NULL);
+		for (guint i = 0; i < G_N_ELEMENTS (subs); i++) {
+			g_autofree char *sub = g_build_filename (folder_dir, subs[i], NULL);
+			if (g_mkdir_with_parents (sub, 0700) != 0) {
+				int saved = errno;
+				g_set_error (error, EP_ERROR, EP_ERROR_INTERNAL, _("cannot create %s: %s"), sub,
+					     g_strerror (saved));
+				return FALSE;
+			}
+		}
+	}
+	for (;;) {
+		g_autoptr(GAsyncResult) result = NULL;
+		g_autoptr(GPtrArray) page = NULL;
+		guint32 last_uid = 0;
+
+		ep_store_list_messages_async (store, account, mailbox->name, first_uid, G_MAXUINT32, 0, 200, NULL,
+					      ep_cli_store_done, &result);
+		page = ep_store_list_messages_finish (store, ep_cli_wait (&result), error);
+		if (page == NULL)
+			return FALSE;
+		if (page->len == 0)
+			return TRUE;
+		for (guint i = 0; i < page->len; i++) {
+			EpStoreMessage *message = g_ptr_array_index (page, i);
+			g_autoptr(GAsyncResult) read_result = NULL;
+			g_autoptr(GBytes) bytes = NULL;
+			g_autoptr(GError) read_error = NULL;
+
+			last_uid = message->uid;
+			ep_store_read_message_async (store, account, mailbox->name, message->uid, NULL,
+						     ep_cli_store_done, &read_result);
+			bytes = ep_store_read_message_finish (store, ep_cli_wait (&read_result), &read_error);
+			if (bytes == NULL) {
+				/* expunged meanwhile */
+				if (g_error_matches (read_error, EP_ERROR, EP_ERROR_NOT_FOUND))
+					continue;
+				g_propagate_error (error, g_steal_pointer (&read_error));
+				return FALSE;
+			}
+			if (ex->format == EP_FORMAT_MBOX) {
+				if (!ep_export_write_mbox (ex, mailbox, message, bytes, error))
+					return FALSE;
+			} else if (!ep_export_write_maildir (ex, folder_dir, message, bytes, error)) {
+				return FALSE;
+			}
+			ex->n_messages++;
+		}
+		if (last_uid == G_MAXUINT32)
+			return TRUE;
+		first_uid = last_uid + 1;
+	}
+}
+
+static int
+ep_verb_export (int argc, char **argv)
+{
+	g_autoptr(EpDaemon) daemon = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) mailboxes = NULL;
+	EpExport ex = { 0 };
+	g_autofree char *host = NULL;
+	EpStore *store;
+	int exit_code = EX_OK;
+
+	if (!ep_verb_parse_n (ep_verb_find ("export"), &argc, &argv, 1, &exit_code))
+		return exit_code;
+	if (!ep_cli_parse_format ("export", &ex.format))
+		return EX_USAGE;
+	if (ex.format == EP_FORMAT_MAILDIR && ep_opt_out == NULL) {
+		g_printerr (_("mail export: --format maildir needs --out DIR\n"));
+		return EX_USAGE;
+	}
+	daemon = ep_cli_open (&exit_code);
+	if (daemon == NULL)
+		return exit_code;
+	store = ep_daemon_get_store (daemon);
+	mailboxes = ep_cli_list_mailboxes (store, argv[2], &error);
+	if (mailboxes == NULL)
+		return ep_cli_fail (daemon, error);
+
+	host = g_strdup (g_get_host_name ());
+	g_strdelimit (host, "/:", '_');
+	ex.host = host;
+	if (ex.format == EP_FORMAT_MAILDIR) {
+		ex.dir = ep_opt_out;
+	} else if (ep_opt_out != NULL && g_strcmp0 (ep_opt_out, "-") != 0) {
+		ex.out = g_fopen (ep_opt_out, "wb");
+		if (ex.out == NULL) {
+			g_printerr (_("mail export: cannot create %s: %s\n"), ep_opt_out, g_strerror (errno));
+			ep_daemon_close (daemon);
+			return EX_CANTCREAT;
+		}
+	} else {
+		ex.out = stdout;
+	}
+
+	for (guint i = 0; i < mailboxes->len; i++) {
+		if (!ep_export_mailbox (&ex, store, argv[2], g_ptr_array_index (mailboxes, i), &error))
+			break;
+	}
+	if (ex.out != NULL && ex.out != stdout && fclose (ex.out) != 0 && error == NULL)
+		g_set_error (&error, EP_ERROR, EP_ERROR_INTERNAL, _("cannot write %s: %s"), ep_opt_out,
+			     g_strerror (errno));
+	if (ex.out == stdout && fflush (stdout) != 0 && error == NULL)
+		g_set_error (&error, EP_ERROR, EP_ERROR_INTERNAL, _("cannot write the mbox: %s"), g_strerror (errno));
+	if (error != NULL) {
+		if (g_error_matches (error, EP_ERROR, EP_ERROR_INTERNAL) || error->domain != EP_ERROR) {
+			ep_print_error (error);
+			ep_daemon_close (daemon);
+			return EX_IOERR;
+		}
+		return ep_cli_fail (daemon, error);
+	}
+	g_printerr (_("exported %u messages from %s\n"), ex.n_messages, argv[2]);
+	ep_daemon_close (daemon);
+	return EX_OK;
+}
+
+/* ---- import ---- */
+
+typedef struct {
+	EpStore *store;
+	const char *account;
+	GHashTable *mailboxes; /* normalized names that exist */
+	guint n_imported;
+	guint n_skipped;
+	gboolean progress;
+	gint64 total_bytes;
+} EpImport;
+
+static gboolean
+ep_import_ensure_mailbox (EpImport *im, const char *name, GError **error)
+{
+	g_autoptr(GAsyncResult) result = NULL;
+	g_autoptr(EpStoreMailbox) created = NULL;
+	g_autoptr(GError) local_error = NULL;
+
+	if (g_hash_table_contains (im->mailboxes, name))
+		return TRUE;
+	ep_store_create_mailbox_async (im->store, im->account, name, NULL, NULL, ep_cli_store_done, &result);
+	created = ep_store_create_mailbox_finish (im->store, ep_cli_wait (&result), &local_error);
+	if (created == NULL && !g_error_matches (local_error, EP_ERROR, EP_ERROR_EXISTS)) {
+		g_propagate_error (error, g_steal_pointer (&local_error));
+		return FALSE;
+	}
+	g_hash_table_add (im->mailboxes, g_strdup (name));
+	return TRUE;
+}
+
+static void
+ep_import_progress (EpImport *im, gint64 done_bytes, gboolean last)
+{
+	int width = 40;
+	int percent;
+	g_autofree char *bar = NULL;
+	guint n = im->n_imported + im->n_skipped;
+
+	if (!im->progress || (!last && (n == 0 || n % 25 != 0)))
+		return;
+	if (im->total_bytes <= 0) {
+		/* a Maildir: the total is not known */
+		g_printerr ("\r%u messages%s", n, last ? "\n" : "");
+		return;
+	}
+	percent = im->total_bytes > 0 ? (int) MIN (100, done_bytes * 100 / im->total_bytes) : 100;
+	if (last)
+		percent = 100;
+	bar = g_strnfill (width * percent / 100, '#');
+	g_printerr ("\r[%-*s] %3d%% %u messages", width, bar, percent, im->n_imported + im->n_skipped);
+	if (last)
+		g_printerr ("\n");
+}
+
+/* Stores one message; a message the store refuses is skipped with a
+ * warning.  Fails only when importing cannot go on. */
+static gboolean
+ep_import_message (EpImport *im, const char *mailbox, GString *message, EpStoreFlags flags,
+		   const char *const *keywords, gint64 internal_date, const char *where, GError **error)
+{
+	g_autoptr(GAsyncResult) result = NULL;
+	g_autoptr(EpStoreDelivery) delivery = NULL;
+	g_autoptr(GError) local_error = NULL;
+	g_autoptr(GBytes) bytes = NULL;
+	g_autofree char *name = ep_store_normalize_mailbox_name (mailbox, &local_error);
+
+	if (name == NULL || !ep_import_ensure_mailbox (im, name, &local_error)) {
+		if (local_error != NULL && (g_error_matches (local_error, EP_ERROR, EP_ERROR_TEMP) ||
+					    g_error_matches (local_error, EP_ERROR, EP_ERROR_TIMEOUT))) {
+			g_propagate_error (error, g_steal_pointer (&local_error));
+			return FALSE;
+		}
+		g_printerr (_("mail import: %s: skipped, mailbox '%s': %s\n"), where, mailbox,
+			    local_error != NULL ? local_error->message : "?");
+		im->n_skipped++;
+		return TRUE;
+	}
+	if (message->len == 0) {
+		g_printerr (_("mail import: %s: skipped, the message is empty\n"), where);
+		im->n_skipped++;
+		return TRUE;
+	}
+	bytes = g_bytes_new (message->str, message->len);
+	ep_store_append_async (im->store, im->account, name, bytes, flags, keywords, internal_date, NULL,
+			       ep_cli_store_done, &result);
+	delivery = ep_store_append_finish (im->store, ep_cli_wait (&result), &local_error);
+	if (delivery == NULL) {
+		if (g_error_matches (local_error, EP_ERROR, EP_ERROR_TEMP) ||
+		    g_error_matches (local_error, EP_ERROR, EP_ERROR_TIMEOUT) ||
+		    g_error_matches (local_error, EP_ERROR, EP_ERROR_INTERNAL)) {
+			g_propagate_error (error, g_steal_pointer (&local_error));
+			return FALSE;
+		}
+		g_printerr (_("mail import: %s: skipped: %s\n"), where, local_error->message);
+		im->n_skipped++;
+		return TRUE;
+	}
+	im->n_imported++;
+	return TRUE;
+}
+
+/* the state of the mbox message being read */
+typedef struct {
+	gboolean active;
+	gboolean in_header;
+	gboolean skipping_header; /* continuation lines of a removed header */
+	GString *data;		  /* CRLF */
+	char *status;
+	char *x_status;
+	char *keywords;
+	char *mailbox;
+	gint64 internal_date;
+	guint64 line_no;
+} EpMboxMessage;
+
+static void
+ep_mbox_message_reset (EpMboxMessage *m)
+{
+	m->active = FALSE;
+	m->in_header = TRUE;
+	m->skipping_header = FALSE;
+	g_string_truncate (m->data, 0);
+	g_clear_pointer (&m->status, g_free);
+	g_clear_pointer (&m->x_status, g_free);
+	g_clear_pointer (&m->keywords, g_free);
+	g_clear_pointer (&m->mailbox, g_free);
+	m->internal_date = 0;
+}
+
+static gboolean
+ep_mbox_message_flush (EpImport *im, EpMboxMessage *m, const char *path, GError **error)
+{
+	g_auto(GStrv) keywords = NULL;
+	g_autofree char *where = NULL;
+	const char *mailbox;
+	gboolean ok;
+
+	if (!m->active)
+		return TRUE;
+	/* the empty line that ends every message in an mbox */
+	if (g_str_has_suffix (m->data->str, "\r\n\r\n") || g_strcmp0 (m->data->str, "\r\n") == 0)
+		g_string_truncate (m->data, m->data->len - 2);
+	if (m->keywords != NULL) {
+		g_auto(GStrv) words = g_strsplit_set (m->keywords, " \t,", -1);
+		g_autoptr(GPtrArray) kept = g_ptr_array_new ();
+		for (guint i = 0; words[i] != NULL; i++) {
+			if (words[i][0] != '\0')
+				g_ptr_array_add (kept, g_strdup (words[i]));
+		}
+		g_ptr_array_add (kept, NULL);
+		keywords = (GStrv) g_ptr_array_free (g_steal_pointer (&kept), FALSE);
+	}
+	mailbox = ep_opt_mailbox != NULL ? ep_opt_mailbox : m->mailbox != NULL ? m->mailbox : "INBOX";
+	where = g_strdup_printf ("%s:%" G_GUINT64_FORMAT, path, m->line_no);
+	ok = ep_import_message (im, mailbox, m->data, ep_mbox_flags_from_status (m->status, m->x_status),
+				(const char *const *) keywords, m->internal_date, where, error);
+	ep_mbox_message_reset (m);
+	return ok;
+}
+
+static gboolean
+ep_header_is (const char *line, gsize len, const char *name, char **value)
+{
+	gsize n = strlen (name);
+
+	if (len <= n || g_ascii_strncasecmp (line, name, n) != 0 || line[n] != ':')
+		return FALSE;
+	g_free (*value);
+	*value = g_strstrip (g_strndup (line + n + 1, len - n - 1));
+	return TRUE;
+}
+
+/* one line (without its LF) of the message being read */
+static void
+ep_mbox_message_add_line (EpMboxMessage *m, const char *line, gsize len)
+{
+	g_autoptr(GString) unquoted = g_string_new (NULL);
+
+	if (len > 0 && line[len - 1] == '\r')
+		len--;
+	if (m->in_header) {
+		if (len == 0) {
+			m->in_header = FALSE;
+		} else if (line[0] == ' ' || line[0] == '\t') {
+			if (m->skipping_header)
+				return;
+		} else {
+			m->skipping_header = ep_header_is (line, len, "Status", &m->status) ||
+					     ep_header_is (line, len, "X-Status", &m->x_status) ||
+					     ep_header_is (line, len, "X-Keywords", &m->keywords) ||
+					     ep_header_is (line, len, "X-Mailbox", &m->mailbox);
+			if (m->skipping_header)
+				return;
+		}
+	}
+	ep_mbox_unquote_line (unquoted, line, len);
+	g_string_append_len (m->data, unquoted->str, unquoted->len);
+	g_string_append (m->data, "\r\n");
+}
+
+static gboolean
+ep_import_mbox (EpImport *im, const char *path, GError **error)
+{
+	g_autoptr(GFile) file = g_file_new_for_path (path);
+	g_autoptr(GFileInputStream) input = g_file_read (file, NULL, error);
+	g_autoptr(GDataInputStream) data = NULL;
+	g_autoptr(GFileInfo) info = NULL;
+	EpMboxMessage m = { 0 };
+	guint64 line_no = 0;
+	gboolean ok = TRUE;
+
+	if (input == NULL)
+		return FALSE;
+	info = g_file_input_stream_query_info (input, G_FILE_ATTRIBUTE_STANDARD_SIZE, NULL, NULL);
+	if (info != NULL)
+		im->total_bytes = g_file_info_get_size (info);
+	data = g_data_input_stream_new (G_INPUT_STREAM (input));
+	g_data_input_stream_set_newline_type (data, G_DATA_STREAM_NEWLINE_TYPE_LF);
+	m.data = g_string_new (NULL);
+	ep_mbox_message_reset (&m);
+	while (ok) {
+		gsize len = 0;
+		g_autoptr(GError) read_error = NULL;
+		g_autofree char *line = g_data_input_stream_read_line (data, &len, NULL, &read_error);
+
+		if (line == NULL) {
+			if (read_error != NULL) {
+				g_propagate_error (error, g_steal_pointer (&read_error));
+				ok = FALSE;
+			}
+			break;
+		}
+		line_no++;
+		if (ep_mbox_is_from_line (line, len)) {
+			ok = ep_mbox_message_flush (im, &m, path, error);
+			ep_import_progress (im,
+					    g_seekable_tell (G_SEEKABLE (input)) -
+						    (gint64) g_buffered_input_stream_get_available (
+							    G_BUFFERED_INPUT_STREAM (data)),
+					    FALSE);
+			m.active = TRUE;
+			m.line_no = line_no;
+			m.internal_date = ep_mbox_from_line_parse_date (line, len);
+			continue;
+		}
+		if (!m.active) {
+			if (line_no == 1 || len > 0)
+				g_printerr (_("mail import: %s:%" G_GUINT64_FORMAT ": not in a message (no From_ line "
+					      "before it), ignored\n"),
+					    path, line_no);
+			continue;
+		}
+		ep_mbox_message_add_line (&m, line, len);
+	}
+	if (ok)
+		ok = ep_mbox_message_flush (im, &m, path, error);
+	ep_mbox_message_reset (&m);
+	g_string_free (m.data, TRUE);
+	ep_import_progress (im, im->total_bytes, TRUE);
+	return ok;
+}
+
+static int
+ep_compare_strings (gconstpointer a, gconstpointer b)
+{
+	return g_strcmp0 (*(const char *const *) a, *(const char *const *) b);
+}
+
+/* sorted names in @dir; (element-type utf8) */
+static GPtrArray *
+ep_list_dir (const char *dir)
+{
+	g_autoptr(GDir) d = g_dir_open (dir, 0, NULL);
+	GPtrArray *names = g_ptr_array_new_with_free_func (g_free);
+	const char *name;
+
+	if (d == NULL)
+		return names;
+	while ((name = g_dir_read_name (d)) != NULL)
+		g_ptr_array_add (names, g_strdup (name));
+	g_ptr_array_sort (names, ep_compare_strings);
+	return names;
+}
+
+static gboolean
+ep_import_maildir_folder (EpImport *im, const char *folder_dir, const char *mailbox, GError **error)
+{
+	const char *subs[] = { "new", "cur" };
+
+	for (guint s = 0; s < G_N_ELEMENTS (subs); s++) {
+		g_autofree char *sub = g_build_filename (folder_dir, subs[s], NULL);
+		g_autoptr(GPtrArray) names = ep_list_dir (sub);
+
+		for (guint i = 0; i < names->len; i++) {
+			const char *name = g_ptr_array_index (names, i);
+			g_autofree char *path = g_build_filename (sub, name, NULL);
+			g_autofree char *contents = NULL;
+			g_autoptr(GError) read_error = NULL;
+			g_autoptr(GString) message = g_string_new (NULL);
+			GStatBuf st;
+			gsize len = 0;
+
+			if (name[0] == '.' || g_stat (path, &st) != 0 || !S_ISREG (st.st_mode))
+				continue;
+			if (!g_file_get_contents (path, &contents, &len, &read_error)) {
+				g_printerr (_("mail import: %s: skipped: %s\n"), path, read_error->message);
+				im->n_skipped++;
+				continue;
+			}
+			ep_mailbox_file_lf_to_crlf (message, contents, len);
+			if (!ep_import_message (im, ep_opt_mailbox != NULL ? ep_opt_mailbox : mailbox, message,
+						ep_maildir_flags_from_name (name), NULL, st.st_mtime, path, error))
+				return FALSE;
+			ep_import_progress (im, 0, FALSE);
+		}
+	}
+	return TRUE;
+}
+
+static gboolean
+ep_import_maildir (EpImport *im, const char *dir, GError **error)
+{
+	g_autoptr(GPtrArray) names = NULL;
+	g_autofree char *cur = g_build_filename (dir, "cur", NULL);
+	g_autofree char *new_dir = g_build_filename (dir, "new", NULL);
+
+	if (!g_file_test (cur, G_FILE_TEST_IS_DIR) && !g_file_test (new_dir, G_FILE_TEST_IS_DIR)) {
+		g_set_error (error, EP_ERROR, EP_ERROR_INVALID, _("%s is not a Maildir (it has no cur/ or new/)"), dir);
+		return FALSE;
+	}
+	if (!ep_import_maildir_folder (im, dir, "INBOX", error))
+		return FALSE;
+	names = ep_list_dir (dir);
+	for (guint i = 0; i < names->len; i++) {
+		const char *name = g_ptr_array_index (names, i);
+		g_autofree char *mailbox = ep_maildir_mailbox_for_folder (name);
+		g_autofree char *folder_dir = g_build_filename (dir, name, NULL);
+
+		if (mailbox == NULL || !g_file_test (folder_dir, G_FILE_TEST_IS_DIR))
+			continue;
+		if (!ep_import_maildir_folder (im, folder_dir, mailbox, error))
+			return FALSE;
+	}
+	ep_import_progress (im, 0, TRUE);
+	return TRUE;
+}
+
+static int
+ep_verb_import (int argc, char **argv)
+{
+	g_autoptr(EpDaemon) daemon = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GPtrArray) mailboxes = NULL;
+	g_autoptr(GHashTable) known = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
+	EpImport im = { 0 };
+	EpFormat format;
+	const char *path;
+	int exit_code = EX_OK;
+	gboolean ok;
+
+	if (!ep_verb_parse_n (ep_verb_find ("import"), &argc, &argv, 2, &exit_code))
+		return exit_code;
+	if (!ep_cli_parse_format ("import", &format))
+		return EX_USAGE;
+	path = argv[3];
+	if (!g_file_test (path, G_FILE_TEST_EXISTS)) {
+		g_printerr (_("mail import: %s: %s\n"), path, g_strerror (ENOENT));
+		return EX_NOINPUT;
+	}
+	if (format == EP_FORMAT_MBOX && g_file_test (path, G_FILE_TEST_IS_DIR)) {
+		g_printerr (_("mail import: %s is a directory; use --format maildir\n"), path);
+		return EX_USAGE;
+	}
+	if (format == EP_FORMAT_MAILDIR && !g_file_test (path, G_FILE_TEST_IS_DIR)) {
+		g_printerr (_("mail import: %s is not a directory; use --format mbox\n"), path);
+		return EX_USAGE;
+	}
+	if (ep_opt_mailbox != NULL) {
+		g_autofree char *name = ep_store_normalize_mailbox_name (ep_opt_mailbox, &error);
+		if (name == NULL) {
+			g_printerr (_("mail import: --mailbox: %s\n"), error->message);
+			return EX_USAGE;
+		}
+	}
+	daemon = ep_cli_open (&exit_code);
+	if (daemon == NULL)
+		return exit_code;
+	im.store = ep_daemon_get_store (daemon);
+	im.account = argv[2];
+	im.mailboxes = known;
+	im.progress = isatty (STDERR_FILENO);
+	mailboxes = ep_cli_list_mailboxes (im.store, im.account, &error);
+	if (mailboxes == NULL)
+		return ep_cli_fail (daemon, error);
+	for (guint i = 0; i < mailboxes->len; i++) {
+		EpStoreMailbox *mailbox = g_ptr_array_index (mailboxes, i);
+		g_hash_table_add (known, g_strdup (mailbox->name));
+	}
+
+	if (format == EP_FORMAT_MBOX)
+		ok = ep_import_mbox (&im, path, &error);
+	else
+		ok = ep_import_maildir (&im, path, &error);
+	if (!ok) {
+		g_printerr (_("mail import: stopped after %u messages (%u skipped)\n"), im.n_imported, im.n_skipped);
+		if (error->domain == G_IO_ERROR) {
+			ep_print_error (error);
+			ep_daemon_close (daemon);
+			return g_error_matches (error, G_IO_ERROR, G_IO_ERROR_NOT_FOUND) ? EX_NOINPUT : EX_IOERR;
+		}
+		if (g_error_matches (error, EP_ERROR, EP_ERROR_INVALID)) {
+			ep_print_error (error);
+			ep_daemon_close (daemon);
+			return EX_DATAERR;
+		}
+		return ep_cli_fail (daemon, error);
+	}
+	g_print (_("imported %u messages into %s (%u skipped)\n"), im.n_imported, im.account, im.n_skipped);
+	ep_daemon_close (daemon);
+	return im.n_skipped > 0 ? EX_DATAERR : EX_OK;
 }
 
 static void
