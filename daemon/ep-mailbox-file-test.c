@@ -3,6 +3,7 @@
 
 #include <string.h>
 
+#include "ep-error.h"
 #include "ep-mailbox-file.h"
 
 static const char *const quoted_input = "From the start\n"
@@ -142,6 +143,57 @@ test_line_endings (void)
 	g_assert_cmpstr (back->str, ==, crlf);
 }
 
+static gboolean
+collect_message (const EpMboxMessage *m, gpointer user_data, GError **error)
+{
+	GPtrArray *out = user_data;
+
+	g_ptr_array_add (out, g_strdup_printf ("%" G_GUINT64_FORMAT "|%s|%s|%s|%s|%" G_GINT64_FORMAT "|%s",
+					       m->line_no, m->status ? m->status : "-", m->x_status ? m->x_status : "-",
+					       m->keywords ? m->keywords : "-", m->mailbox ? m->mailbox : "-",
+					       m->internal_date, m->data->str));
+	return TRUE;
+}
+
+static gboolean
+refuse_message (const EpMboxMessage *m, gpointer user_data, GError **error)
+{
+	g_set_error_literal (error, EP_ERROR, EP_ERROR_LIMIT, "full");
+	return FALSE;
+}
+
+static void
+test_mbox_reader (void)
+{
+	const char *lines[] = {
+		"", "stray", "From a@b Thu Jan  1 00:00:01 1970", "Subject: one", "Status: RO", "X-Status: AF",
+		"  folded status", "X-Keywords: $Work", "X-Mailbox: Lists/GLib", "", ">From quoted", ">>From twice",
+		"", "From c@d Fri Feb  2 10:00:00 2024\r", "A: b\r", "\r", "body\r", NULL,
+	};
+	gboolean expect_stray[] = { TRUE, TRUE, FALSE };
+	g_autoptr(GPtrArray) out = g_ptr_array_new_with_free_func (g_free);
+	g_autoptr(EpMboxReader) reader = ep_mbox_reader_new (collect_message, out);
+	g_autoptr(EpMboxReader) refusing = ep_mbox_reader_new (refuse_message, NULL);
+	g_autoptr(GError) error = NULL;
+
+	for (guint i = 0; lines[i] != NULL; i++) {
+		gboolean stray = FALSE;
+		g_assert_true (ep_mbox_reader_feed_line (reader, lines[i], strlen (lines[i]), &stray, NULL));
+		g_assert_cmpint (stray, ==, i < G_N_ELEMENTS (expect_stray) ? expect_stray[i] : FALSE);
+	}
+	g_assert_true (ep_mbox_reader_finish (reader, NULL));
+	g_assert_cmpuint (out->len, ==, 2);
+	g_assert_cmpstr (out->pdata[0], ==,
+			 "3|RO|AF|$Work|Lists/GLib|1|Subject: one\r\n\r\nFrom quoted\r\n>From twice\r\n");
+	g_assert_cmpstr (out->pdata[1], ==, "14|-|-|-|-|1706868000|A: b\r\n\r\nbody\r\n");
+	g_assert_cmpuint (ep_mbox_reader_get_line_no (reader), ==, 17);
+
+	/* the consumer's error stops the reader */
+	g_assert_true (ep_mbox_reader_feed_line (refusing, "From x", 6, NULL, NULL));
+	g_assert_false (ep_mbox_reader_feed_line (refusing, "From y", 6, NULL, &error));
+	g_assert_error (error, EP_ERROR, EP_ERROR_LIMIT);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -153,5 +205,6 @@ main (int argc, char **argv)
 	g_test_add_func ("/mailbox-file/flags", test_flags);
 	g_test_add_func ("/mailbox-file/folders", test_folders);
 	g_test_add_func ("/mailbox-file/line-endings", test_line_endings);
+	g_test_add_func ("/mailbox-file/mbox-reader", test_mbox_reader);
 	return g_test_run ();
 }

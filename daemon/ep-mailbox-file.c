@@ -308,3 +308,141 @@ ep_mailbox_file_lf_to_crlf (GString *out, const char *data, gsize len)
 		g_string_append_c (out, data[i]);
 	}
 }
+
+/* ---- the mbox reader ------------------------------------------------------ */
+
+struct _EpMboxReader {
+	EpMboxMessageFunc func;
+	gpointer user_data;
+	EpMboxMessage m;
+	gboolean active;
+	gboolean in_header;
+	gboolean skipping_header; /* continuation lines of a removed header */
+	guint64 line_no;
+	GString *unquoted;
+};
+
+static void
+ep_mbox_reader_reset (EpMboxReader *self)
+{
+	self->active = FALSE;
+	self->in_header = TRUE;
+	self->skipping_header = FALSE;
+	g_string_truncate (self->m.data, 0);
+	g_clear_pointer (&self->m.status, g_free);
+	g_clear_pointer (&self->m.x_status, g_free);
+	g_clear_pointer (&self->m.keywords, g_free);
+	g_clear_pointer (&self->m.mailbox, g_free);
+	self->m.internal_date = 0;
+	self->m.line_no = 0;
+}
+
+EpMboxReader *
+ep_mbox_reader_new (EpMboxMessageFunc func, gpointer user_data)
+{
+	EpMboxReader *self = g_new0 (EpMboxReader, 1);
+
+	self->func = func;
+	self->user_data = user_data;
+	self->m.data = g_string_new (NULL);
+	self->unquoted = g_string_new (NULL);
+	ep_mbox_reader_reset (self);
+	return self;
+}
+
+void
+ep_mbox_reader_free (EpMboxReader *self)
+{
+	if (self == NULL)
+		return;
+	ep_mbox_reader_reset (self);
+	g_string_free (self->m.data, TRUE);
+	g_string_free (self->unquoted, TRUE);
+	g_free (self);
+}
+
+guint64
+ep_mbox_reader_get_line_no (EpMboxReader *self)
+{
+	return self->line_no;
+}
+
+static gboolean
+ep_mbox_reader_flush (EpMboxReader *self, GError **error)
+{
+	GString *data = self->m.data;
+	gboolean ok;
+
+	if (!self->active)
+		return TRUE;
+	/* the empty line that ends every message in an mbox */
+	if ((data->len >= 4 && memcmp (data->str + data->len - 4, "\r\n\r\n", 4) == 0) ||
+	    (data->len == 2 && memcmp (data->str, "\r\n", 2) == 0))
+		g_string_truncate (data, data->len - 2);
+	ok = self->func (&self->m, self->user_data, error);
+	ep_mbox_reader_reset (self);
+	return ok;
+}
+
+/* Whether @line is the header @name; its value (trimmed) goes to @value. */
+static gboolean
+ep_mbox_header_is (const char *line, gsize len, const char *name, char **value)
+{
+	gsize n = strlen (name);
+
+	if (len <= n || g_ascii_strncasecmp (line, name, n) != 0 || line[n] != ':')
+		return FALSE;
+	g_free (*value);
+	*value = g_strstrip (g_strndup (line + n + 1, len - n - 1));
+	return TRUE;
+}
+
+gboolean
+ep_mbox_reader_feed_line (EpMboxReader *self, const char *line, gsize len, gboolean *stray, GError **error)
+{
+	gboolean ok = TRUE;
+
+	if (stray != NULL)
+		*stray = FALSE;
+	self->line_no++;
+	if (ep_mbox_is_from_line (line, len)) {
+		ok = ep_mbox_reader_flush (self, error);
+		self->active = TRUE;
+		self->m.line_no = self->line_no;
+		self->m.internal_date = ep_mbox_from_line_parse_date (line, len);
+		return ok;
+	}
+	if (!self->active) {
+		if (stray != NULL && (self->line_no == 1 || len > 0))
+			*stray = TRUE;
+		return TRUE;
+	}
+	if (len > 0 && line[len - 1] == '\r')
+		len--;
+	if (self->in_header) {
+		if (len == 0) {
+			self->in_header = FALSE;
+		} else if (line[0] == ' ' || line[0] == '\t') {
+			if (self->skipping_header)
+				return TRUE;
+		} else {
+			self->skipping_header = ep_mbox_header_is (line, len, "Status", &self->m.status) ||
+						ep_mbox_header_is (line, len, "X-Status", &self->m.x_status) ||
+						ep_mbox_header_is (line, len, "X-Keywords", &self->m.keywords) ||
+						ep_mbox_header_is (line, len, "X-Mailbox", &self->m.mailbox);
+			if (self->skipping_header)
+				return TRUE;
+		}
+	}
+	g_string_truncate (self->unquoted, 0);
+	ep_mbox_unquote_line (self->unquoted, line, len);
+	g_string_append_len (self->m.data, self->unquoted->str, self->unquoted->len);
+	g_string_append (self->m.data, "\r\n");
+	return TRUE;
+}
+
+gboolean
+ep_mbox_reader_finish (EpMboxReader *self, GError **error)
+{
+	return ep_mbox_reader_flush (self, error);
+}

@@ -50,6 +50,39 @@ void ep_mbox_unquoter_feed (EpMboxUnquoter *self, const char *data, gsize len, G
 void ep_mbox_unquoter_finish (EpMboxUnquoter *self, GString *out);
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (EpMboxUnquoter, ep_mbox_unquoter_free)
 
+/*
+ * The mbox reader of `mail import`: fed the lines of an mboxrd file one at
+ * a time (without their LF), it hands each message to @func with its
+ * lines unquoted and ending in CRLF, the empty line that separates
+ * messages removed, and the Status:, X-Status:, X-Keywords: and X-Mailbox:
+ * headers taken out of the header and given as fields.  Memory holds one
+ * message at a time, however large the file.
+ */
+typedef struct {
+	GString *data;       /* the message, CRLF line ends */
+	char *status;        /* (nullable): Status: */
+	char *x_status;      /* (nullable): X-Status: */
+	char *keywords;      /* (nullable): X-Keywords: */
+	char *mailbox;       /* (nullable): X-Mailbox: */
+	gint64 internal_date; /* from the From_ line, 0 if it has none */
+	guint64 line_no;     /* the line of its From_ line, counted from 1 */
+} EpMboxMessage;
+
+/* Returns FALSE with @error to stop reading. */
+typedef gboolean (*EpMboxMessageFunc) (const EpMboxMessage *message, gpointer user_data, GError **error);
+
+typedef struct _EpMboxReader EpMboxReader;
+EpMboxReader *ep_mbox_reader_new (EpMboxMessageFunc func, gpointer user_data);
+void ep_mbox_reader_free (EpMboxReader *self);
+/* @stray: (out) (optional): set when the line is outside any message (no
+ * From_ line before it) and not empty, or is the first line; it is ignored */
+gboolean ep_mbox_reader_feed_line (EpMboxReader *self, const char *line, gsize len, gboolean *stray,
+				   GError **error);
+/* hands over the last message */
+gboolean ep_mbox_reader_finish (EpMboxReader *self, GError **error);
+guint64 ep_mbox_reader_get_line_no (EpMboxReader *self);
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (EpMboxReader, ep_mbox_reader_free)
+
 /* Status: and X-Status: values for @flags; either may be "" (no header) */
 void ep_mbox_flags_to_status (EpStoreFlags flags, char **status, char **x_status);
 /* flags from the values of Status: and X-Status: (either nullable) */

@@ -827,47 +827,21 @@ ep_import_message (EpImport *im, const char *mailbox, GString *message, EpStoreF
 	return TRUE;
 }
 
-/* the state of the mbox message being read */
 typedef struct {
-	gboolean active;
-	gboolean in_header;
-	gboolean skipping_header; /* continuation lines of a removed header */
-	GString *data;		  /* CRLF */
-	char *status;
-	char *x_status;
-	char *keywords;
-	char *mailbox;
-	gint64 internal_date;
-	guint64 line_no;
-} EpMboxMessage;
-
-static void
-ep_mbox_message_reset (EpMboxMessage *m)
-{
-	m->active = FALSE;
-	m->in_header = TRUE;
-	m->skipping_header = FALSE;
-	g_string_truncate (m->data, 0);
-	g_clear_pointer (&m->status, g_free);
-	g_clear_pointer (&m->x_status, g_free);
-	g_clear_pointer (&m->keywords, g_free);
-	g_clear_pointer (&m->mailbox, g_free);
-	m->internal_date = 0;
-}
+	EpImport *im;
+	const char *path;
+	GFileInputStream *input;
+	GDataInputStream *data;
+} EpImportMbox;
 
 static gboolean
-ep_mbox_message_flush (EpImport *im, EpMboxMessage *m, const char *path, GError **error)
+ep_import_mbox_message (const EpMboxMessage *m, gpointer user_data, GError **error)
 {
+	EpImportMbox *ctx = user_data;
 	g_auto(GStrv) keywords = NULL;
 	g_autofree char *where = NULL;
 	const char *mailbox;
-	gboolean ok;
 
-	if (!m->active)
-		return TRUE;
-	/* the empty line that ends every message in an mbox */
-	if (g_str_has_suffix (m->data->str, "\r\n\r\n") || g_strcmp0 (m->data->str, "\r\n") == 0)
-		g_string_truncate (m->data, m->data->len - 2);
 	if (m->keywords != NULL) {
 		g_auto(GStrv) words = g_strsplit_set (m->keywords, " \t,", -1);
 		g_autoptr(GPtrArray) kept = g_ptr_array_new ();
@@ -879,51 +853,15 @@ ep_mbox_message_flush (EpImport *im, EpMboxMessage *m, const char *path, GError 
 		keywords = (GStrv) g_ptr_array_free (g_steal_pointer (&kept), FALSE);
 	}
 	mailbox = ep_opt_mailbox != NULL ? ep_opt_mailbox : m->mailbox != NULL ? m->mailbox : "INBOX";
-	where = g_strdup_printf ("%s:%" G_GUINT64_FORMAT, path, m->line_no);
-	ok = ep_import_message (im, mailbox, m->data, ep_mbox_flags_from_status (m->status, m->x_status),
-				(const char *const *) keywords, m->internal_date, where, error);
-	ep_mbox_message_reset (m);
-	return ok;
-}
-
-static gboolean
-ep_header_is (const char *line, gsize len, const char *name, char **value)
-{
-	gsize n = strlen (name);
-
-	if (len <= n || g_ascii_strncasecmp (line, name, n) != 0 || line[n] != ':')
+	where = g_strdup_printf ("%s:%" G_GUINT64_FORMAT, ctx->path, m->line_no);
+	if (!ep_import_message (ctx->im, mailbox, m->data, ep_mbox_flags_from_status (m->status, m->x_status),
+				(const char *const *) keywords, m->internal_date, where, error))
 		return FALSE;
-	g_free (*value);
-	*value = g_strstrip (g_strndup (line + n + 1, len - n - 1));
+	ep_import_progress (ctx->im,
+			    g_seekable_tell (G_SEEKABLE (ctx->input)) -
+				    (gint64) g_buffered_input_stream_get_available (G_BUFFERED_INPUT_STREAM (ctx->data)),
+			    FALSE);
 	return TRUE;
-}
-
-/* one line (without its LF) of the message being read */
-static void
-ep_mbox_message_add_line (EpMboxMessage *m, const char *line, gsize len)
-{
-	g_autoptr(GString) unquoted = g_string_new (NULL);
-
-	if (len > 0 && line[len - 1] == '\r')
-		len--;
-	if (m->in_header) {
-		if (len == 0) {
-			m->in_header = FALSE;
-		} else if (line[0] == ' ' || line[0] == '\t') {
-			if (m->skipping_header)
-				return;
-		} else {
-			m->skipping_header = ep_header_is (line, len, "Status", &m->status) ||
-					     ep_header_is (line, len, "X-Status", &m->x_status) ||
-					     ep_header_is (line, len, "X-Keywords", &m->keywords) ||
-					     ep_header_is (line, len, "X-Mailbox", &m->mailbox);
-			if (m->skipping_header)
-				return;
-		}
-	}
-	ep_mbox_unquote_line (unquoted, line, len);
-	g_string_append_len (m->data, unquoted->str, unquoted->len);
-	g_string_append (m->data, "\r\n");
 }
 
 static gboolean
@@ -933,8 +871,8 @@ ep_import_mbox (EpImport *im, const char *path, GError **error)
 	g_autoptr(GFileInputStream) input = g_file_read (file, NULL, error);
 	g_autoptr(GDataInputStream) data = NULL;
 	g_autoptr(GFileInfo) info = NULL;
-	EpMboxMessage m = { 0 };
-	guint64 line_no = 0;
+	g_autoptr(EpMboxReader) reader = NULL;
+	EpImportMbox ctx = { im, path, NULL, NULL };
 	gboolean ok = TRUE;
 
 	if (input == NULL)
@@ -944,10 +882,12 @@ ep_import_mbox (EpImport *im, const char *path, GError **error)
 		im->total_bytes = g_file_info_get_size (info);
 	data = g_data_input_stream_new (G_INPUT_STREAM (input));
 	g_data_input_stream_set_newline_type (data, G_DATA_STREAM_NEWLINE_TYPE_LF);
-	m.data = g_string_new (NULL);
-	ep_mbox_message_reset (&m);
+	ctx.input = input;
+	ctx.data = data;
+	reader = ep_mbox_reader_new (ep_import_mbox_message, &ctx);
 	while (ok) {
 		gsize len = 0;
+		gboolean stray = FALSE;
 		g_autoptr(GError) read_error = NULL;
 		g_autofree char *line = g_data_input_stream_read_line (data, &len, NULL, &read_error);
 
@@ -958,32 +898,14 @@ ep_import_mbox (EpImport *im, const char *path, GError **error)
 			}
 			break;
 		}
-		line_no++;
-		if (ep_mbox_is_from_line (line, len)) {
-			ok = ep_mbox_message_flush (im, &m, path, error);
-			ep_import_progress (im,
-					    g_seekable_tell (G_SEEKABLE (input)) -
-						    (gint64) g_buffered_input_stream_get_available (
-							    G_BUFFERED_INPUT_STREAM (data)),
-					    FALSE);
-			m.active = TRUE;
-			m.line_no = line_no;
-			m.internal_date = ep_mbox_from_line_parse_date (line, len);
-			continue;
-		}
-		if (!m.active) {
-			if (line_no == 1 || len > 0)
-				g_printerr (_("mail import: %s:%" G_GUINT64_FORMAT ": not in a message (no From_ line "
-					      "before it), ignored\n"),
-					    path, line_no);
-			continue;
-		}
-		ep_mbox_message_add_line (&m, line, len);
+		ok = ep_mbox_reader_feed_line (reader, line, len, &stray, error);
+		if (stray)
+			g_printerr (_("mail import: %s:%" G_GUINT64_FORMAT ": not in a message (no From_ line "
+				      "before it), ignored\n"),
+				    path, ep_mbox_reader_get_line_no (reader));
 	}
 	if (ok)
-		ok = ep_mbox_message_flush (im, &m, path, error);
-	ep_mbox_message_reset (&m);
-	g_string_free (m.data, TRUE);
+		ok = ep_mbox_reader_finish (reader, error);
 	ep_import_progress (im, im->total_bytes, TRUE);
 	return ok;
 }

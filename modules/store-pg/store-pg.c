@@ -9,6 +9,8 @@
 
 #include "config.h"
 
+#include <string.h>
+
 #include <epistle.h>
 
 #include "store-pg-store.h"
@@ -37,10 +39,82 @@ store_pg_sync (EpContext *ctx)
 	ep_store_sync_config_accounts_async (store, accounts, NULL, store_pg_on_synced, NULL);
 }
 
+/* ---- directory.resolve ---------------------------------------------------- */
+
+typedef struct {
+	EpHookCall *call;
+	EpDirectoryResolveCtx *resolve;
+} StorePgResolve;
+
+static void
+store_pg_on_resolved (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+	StorePgResolve *r = user_data;
+	g_autoptr (GError) error = NULL;
+	g_autofree char *account = ep_store_resolve_address_finish (EP_STORE (source), result, &error);
+
+	if (error != NULL) {
+		ep_log_warning (STORE_PG_MODULE, NULL, "cannot resolve an address: %s", error->message);
+		ep_hook_call_return (r->call, ep_verdict_new_tempfail (451, "4.3.0", "Address lookup failed, try again later"));
+	} else if (account == NULL) {
+		/* a local domain, nobody there: the caller answers "no such user" */
+		ep_hook_call_continue (r->call);
+	} else {
+		ep_hook_ctx_set_string (&r->resolve->account, account);
+		ep_hook_call_return (r->call, ep_verdict_new (EP_VERDICT_ACCEPT));
+	}
+	ep_hook_call_unref (r->call);
+	g_free (r);
+}
+
+/* Whether @domain (lower case) is one of `domains`. */
+static gboolean
+store_pg_is_local_domain (EpContext *ctx, const char *domain)
+{
+	const char *const *domains = ep_config_get_domains (ep_context_get_config (ctx));
+
+	for (guint i = 0; domains != NULL && domains[i] != NULL; i++) {
+		if (g_ascii_strcasecmp (domains[i], domain) == 0)
+			return TRUE;
+	}
+	return FALSE;
+}
+
+/* Answers for the addresses of the domains this server serves: ACCEPT with
+ * the account (exact address, then user+tag, then the domain's catch-all),
+ * CONTINUE with is_local_domain set when nobody has the address, CONTINUE
+ * alone for a foreign domain.  A database failure is a temporary failure. */
+static void
+store_pg_directory_resolve (EpHookCall *call, EpDirectoryResolveCtx *resolve, gpointer user_data)
+{
+	EpContext *ctx = user_data;
+	EpStore *store = ep_context_get_data (ctx);
+	const char *at = resolve->address != NULL ? strrchr (resolve->address, '@') : NULL;
+	StorePgResolve *r;
+
+	if (at == NULL || at == resolve->address || at[1] == '\0' || !store_pg_is_local_domain (ctx, at + 1)) {
+		ep_hook_call_continue (call);
+		return;
+	}
+	resolve->is_local_domain = TRUE;
+	if (store == NULL) {
+		ep_hook_call_return (call, ep_verdict_new_tempfail (451, "4.3.0", "Mail store not ready, try again later"));
+		return;
+	}
+	r = g_new0 (StorePgResolve, 1);
+	r->call = ep_hook_call_ref (call);
+	r->resolve = resolve;
+	ep_store_resolve_address_async (store, resolve->address, ep_hook_call_get_cancellable (call),
+					store_pg_on_resolved, r);
+}
+
 static gboolean
 store_pg_init (EpContext *ctx, GError **error)
 {
-	/* the store needs the database, which is there only from start() */
+	/* the store needs the database, which is there only from start();
+	 * until then the directory answers "try again later" */
+	ep_hook_directory_resolve_connect (ep_context_get_hook_bus (ctx), STORE_PG_MODULE, 0,
+					   store_pg_directory_resolve, ctx, NULL);
 	return TRUE;
 }
 
