@@ -1199,7 +1199,9 @@ test_mime_text (void)
 			 ==,
 			 "R\xc3\xa9union\n"
 			 "Ann <ann@x.test>\n"
+			 "Ann  ann x test \n"
 			 "bob@y.test\n"
+			 "bob y test\n"
 			 "Caf\xc3\xa9 cr\xc3\xa8me\n"
 			 "Bold  & \xc3\xa9\xc3\xa9");
 	/* cut at a character boundary */

@@ -3609,6 +3609,16 @@ ep_mime_text_headers (EpMimeTextCtx *ctx, const EpMimePart *part)
 			continue;
 		text = ep_mime_decode_encoded_words (raw, strlen (raw));
 		ep_mime_text_append (ctx, text, strlen (text));
+		if (i > 0) {
+			/* the parts of each address as words too: a search for
+			 * "bob" or "example" finds mail from bob@example.org,
+			 * whose whole address is one token of the index */
+			for (char *p = text; *p != '\0'; p++) {
+				if (*p == '@' || *p == '.' || *p == '<' || *p == '>' || *p == '+' || *p == '_')
+					*p = ' ';
+			}
+			ep_mime_text_append (ctx, text, strlen (text));
+		}
 	}
 }
 
@@ -3686,7 +3696,8 @@ ep_mime_text_walk (EpMimeTextCtx *ctx, const EpMimePart *part)
  * @max_len: the most bytes to return
  *
  * The text to index for full-text search: the decoded Subject, From, To
- * and Cc of the message and of every message it holds, then its text/plain
+ * and Cc of the message and of every message it holds (the address
+ * headers twice: as written, then with the parts of each address apart), then its text/plain
  * bodies and its text/html bodies without markup (one alternative of a
  * multipart/alternative, plain text preferred), transfer encoding undone
  * and converted to UTF-8.  The work done is bounded by @max_len as well as

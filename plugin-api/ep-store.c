@@ -574,3 +574,28 @@ ep_store_list_tombstones_finish (EpStore *self, GAsyncResult *result, GError **e
 	g_return_val_if_fail (iface->list_tombstones_finish != NULL, NULL);
 	return iface->list_tombstones_finish (self, result, error);
 }
+
+void
+ep_store_search_text_async (EpStore *self, const char *account, const char *mailbox, const char *query,
+			    GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+	EpStoreInterface *iface;
+
+	g_return_if_fail (EP_IS_STORE (self));
+	g_return_if_fail (query != NULL);
+	iface = EP_STORE_GET_IFACE (self);
+	g_return_if_fail (iface->search_text_async != NULL);
+	iface->search_text_async (self, account, mailbox, query, cancellable, callback, user_data);
+}
+
+GArray *
+ep_store_search_text_finish (EpStore *self, GAsyncResult *result, GError **error)
+{
+	EpStoreInterface *iface;
+
+	g_return_val_if_fail (EP_IS_STORE (self), NULL);
+	g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+	iface = EP_STORE_GET_IFACE (self);
+	g_return_val_if_fail (iface->search_text_finish != NULL, NULL);
+	return iface->search_text_finish (self, result, error);
+}

@@ -227,8 +227,11 @@ struct _EpStoreInterface {
 	void (*list_tombstones_async) (EpStore *self, const char *account, const char *mailbox, guint64 since_modseq,
 				       GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data);
 	GArray *(*list_tombstones_finish) (EpStore *self, GAsyncResult *result, GError **error);
+	void (*search_text_async) (EpStore *self, const char *account, const char *mailbox, const char *query,
+				   GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data);
+	GArray *(*search_text_finish) (EpStore *self, GAsyncResult *result, GError **error);
 
-	gpointer padding[16];
+	gpointer padding[14];
 };
 
 /* ---- accounts ------------------------------------------------------------ */
@@ -382,5 +385,15 @@ EP_API void ep_store_list_tombstones_async (EpStore *self, const char *account, 
 					    GAsyncReadyCallback callback, gpointer user_data);
 EP_API G_GNUC_WARN_UNUSED_RESULT GArray *ep_store_list_tombstones_finish (EpStore *self, GAsyncResult *result,
 									  GError **error);
+
+/* Full-text search (IMAP SEARCH TEXT/BODY, JMAP text filters): the UIDs of
+ * the messages whose decoded headers and text parts hold every word of
+ * @query, in any case, ascending.  Words are matched whole, without
+ * stemming, so that any language works alike.
+ * Returns: (transfer full) (element-type guint32) */
+EP_API void ep_store_search_text_async (EpStore *self, const char *account, const char *mailbox, const char *query,
+					GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data);
+EP_API G_GNUC_WARN_UNUSED_RESULT GArray *ep_store_search_text_finish (EpStore *self, GAsyncResult *result,
+								      GError **error);
 
 G_END_DECLS

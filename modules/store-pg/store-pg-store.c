@@ -109,6 +109,10 @@ static const struct {
     {"store_pg_list_tombstones", "SELECT mb.id, t.uid, t.modseq FROM (" STORE_PG_MAILBOX_SQL ") mb "
 				 "LEFT JOIN store_tombstones t ON t.mailbox_id = mb.id AND t.modseq > $3::bigint "
 				 "ORDER BY t.modseq, t.uid"},
+    /* plainto_tsquery: the words of the query, ANDed, no operators */
+    {"store_pg_search_text", "SELECT mb.id, s.uid FROM (" STORE_PG_MAILBOX_SQL ") mb "
+			     "LEFT JOIN store_messages s ON s.mailbox_id = mb.id "
+			     "AND s.fts @@ plainto_tsquery('simple'::regconfig, $3) ORDER BY s.uid"},
     {"store_pg_mailbox_info",
      "SELECT a.name, m.name, m.uidvalidity, m.uidnext, m.highestmodseq "
      "FROM store_mailboxes m JOIN store_accounts a ON a.id = m.account_id WHERE m.id = $1::bigint"},
@@ -1830,6 +1834,55 @@ ep_store_pg_list_tombstones_finish (EpStore *store, GAsyncResult *result, GError
 						     error);
 }
 
+static gpointer
+store_pg_parse_uids (EpStorePg *self, GTask *task, EpDbResult *res, GError **error)
+{
+	guint n_rows = ep_db_result_get_n_rows (res);
+	GArray *uids;
+
+	if (n_rows == 0) {
+		g_set_error (error, EP_ERROR, EP_ERROR_NOT_FOUND, "no such mailbox");
+		return NULL;
+	}
+	uids = g_array_sized_new (FALSE, FALSE, sizeof (guint32), n_rows);
+	for (guint i = 0; i < n_rows; i++) {
+		guint32 uid;
+
+		if (ep_db_result_is_null (res, i, 1))
+			continue;
+		uid = (guint32)ep_db_result_get_int64 (res, i, 1);
+		g_array_append_val (uids, uid);
+	}
+	return uids;
+}
+
+static void
+ep_store_pg_search_text_async (EpStore *store, const char *account, const char *mailbox, const char *query,
+			       GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+	EpStorePg *self = EP_STORE_PG (store);
+	GTask *task = store_pg_task_new (self, ep_store_pg_search_text_async, store_pg_parse_uids,
+					 (GDestroyNotify)g_array_unref, cancellable, callback, user_data);
+	g_autoptr (EpDbParams) params = NULL;
+
+	if (!g_utf8_validate (query, -1, NULL)) {
+		g_task_return_new_error (task, EP_ERROR, EP_ERROR_INVALID, "the search text is not UTF-8");
+		g_object_unref (task);
+		return;
+	}
+	params = store_pg_mailbox_params (task, account, mailbox);
+	if (params == NULL)
+		return;
+	ep_db_params_add_text (params, query);
+	store_pg_execute (self, task, "store_pg_search_text", params);
+}
+
+static GArray *
+ep_store_pg_search_text_finish (EpStore *store, GAsyncResult *result, GError **error)
+{
+	return (GArray *)store_pg_propagate_pointer (EP_STORE_PG (store), result, ep_store_pg_search_text_async, error);
+}
+
 /* ---- object -------------------------------------------------------------- */
 
 static void
@@ -1873,6 +1926,8 @@ ep_store_pg_iface_init (EpStoreInterface *iface)
 	iface->expunge_finish = ep_store_pg_expunge_finish;
 	iface->list_tombstones_async = ep_store_pg_list_tombstones_async;
 	iface->list_tombstones_finish = ep_store_pg_list_tombstones_finish;
+	iface->search_text_async = ep_store_pg_search_text_async;
+	iface->search_text_finish = ep_store_pg_search_text_finish;
 }
 
 static void

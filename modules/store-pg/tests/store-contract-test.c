@@ -1072,6 +1072,67 @@ test_arrays (void)
 	g_assert_cmpstrv (back, values);
 }
 
+static GArray *
+search_text (const char *account, const char *mailbox, const char *query, GError **error)
+{
+	GAsyncResult *r = NULL;
+	GArray *uids;
+
+	ep_store_search_text_async (store, account, mailbox, query, NULL, test_on_result, &r);
+	uids = ep_store_search_text_finish (store, test_wait (&r), error);
+	g_clear_object (&r);
+	return uids;
+}
+
+/* the full-text vector covers decoded headers and decoded text parts */
+static void
+test_search_text (void)
+{
+	const struct {
+		const char *query;
+		const char *uids; /* expected, comma-separated */
+	} cases[] = {
+	    {"budget", "1,3"},
+	    {"BUDGET", "1,3"},
+	    {"budget meeting", "1"},
+	    {"quarterly", "1"},            /* quoted-printable body, decoded */
+	    {"café", "2"},                /* RFC 2047 subject, decoded */
+	    {"attachment-only", ""},       /* a word of a non-text part is not indexed */
+	    {"nowhere", ""},
+	    {"bob", "1,2,3"},              /* a header */
+	    {"& | ! ( )", ""},             /* operators are words, not syntax */
+	};
+	const char *messages[] = {
+	    "From: Bob <bob@example.org>\r\nSubject: budget meeting\r\nContent-Type: text/plain\r\n"
+	    "Content-Transfer-Encoding: quoted-printable\r\n\r\nthe quar=\r\nterly figures\r\n",
+	    "From: bob@example.org\r\nSubject: =?UTF-8?Q?caf=C3=A9?=\r\n\r\nhello\r\n",
+	    "From: bob@example.org\r\nSubject: report\r\nMIME-Version: 1.0\r\n"
+	    "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\nthe budget\r\n"
+	    "--b\r\nContent-Type: application/octet-stream\r\n\r\nattachment-only\r\n--b--\r\n",
+	};
+	g_autoptr (GError) error = NULL;
+	g_autoptr (GArray) missing = NULL;
+
+	g_assert_true (create_account ("searcher", EP_STRV ("searcher@example.org"), FALSE, 0, &error));
+	for (guint i = 0; i < G_N_ELEMENTS (messages); i++) {
+		g_autoptr (EpStoreDelivery) d = append ("searcher", "INBOX", messages[i], &error);
+		g_assert_no_error (error);
+	}
+	for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+		g_autoptr (GArray) uids = search_text ("searcher", "INBOX", cases[i].query, &error);
+		g_autoptr (GString) got = g_string_new (NULL);
+
+		g_assert_no_error (error);
+		for (guint j = 0; j < uids->len; j++)
+			g_string_append_printf (got, "%s%u", j > 0 ? "," : "", g_array_index (uids, guint32, j));
+		g_test_message ("search %s", cases[i].query);
+		g_assert_cmpstr (got->str, ==, cases[i].uids);
+	}
+	missing = search_text ("searcher", "Nope", "budget", &error);
+	g_assert_null (missing);
+	g_assert_error (error, EP_ERROR, EP_ERROR_NOT_FOUND);
+}
+
 /* ---- the table ----------------------------------------------------------- */
 
 static const struct {
@@ -1087,6 +1148,7 @@ static const struct {
     {"/store/messages/tombstones-and-flags", test_tombstones_and_flags},
     {"/store/messages/blob-stored-once", test_blob_dedup},
     {"/store/messages/quota", test_quota},
+    {"/store/messages/search-text", test_search_text},
     {"/store/mailboxes/rename-with-children", test_rename},
     {"/store/mailboxes/lifecycle", test_mailbox_lifecycle},
     {"/store/events/mailbox-changed-once", test_events_once},
