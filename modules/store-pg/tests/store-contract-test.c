@@ -670,6 +670,50 @@ test_blob_dedup (void)
 		g_free (names[i]);
 }
 
+/* an expunge of a blob's last holder racing a delivery of the same bytes:
+ * whatever the order, the delivered message stays readable */
+static void
+test_blob_race (void)
+{
+	g_autoptr (GError) error = NULL;
+
+	g_assert_true (create_account ("racea", EP_STRV ("racea@example.org"), FALSE, 0, &error));
+	g_assert_true (create_account ("raceb", EP_STRV ("raceb@example.org"), FALSE, 0, &error));
+	for (guint round = 0; round < 30; round++) {
+		g_autofree char *text = g_strdup_printf (MESSAGE ("race") "round %u\r\n", round);
+		g_autoptr (GBytes) data = g_bytes_new (text, strlen (text));
+		g_autoptr (EpStoreDelivery) held = append ("racea", "INBOX", text, &error);
+		g_autoptr (EpStoreDelivery) d = NULL;
+		g_autoptr (GArray) gone = NULL;
+		g_autoptr (GBytes) back = NULL;
+		GAsyncResult *r1 = NULL, *r2 = NULL, *r3 = NULL;
+		guint32 uid;
+
+		g_assert_no_error (error);
+		uid = held->uid;
+		/* both in flight at once, on two connections of the pool */
+		if (round % 2 == 0) {
+			ep_store_expunge_async (store, "racea", "INBOX", &uid, 1, NULL, test_on_result, &r1);
+			ep_store_append_async (store, "raceb", "INBOX", data, 0, NULL, 0, NULL, test_on_result, &r2);
+		} else {
+			ep_store_append_async (store, "raceb", "INBOX", data, 0, NULL, 0, NULL, test_on_result, &r2);
+			ep_store_expunge_async (store, "racea", "INBOX", &uid, 1, NULL, test_on_result, &r1);
+		}
+		gone = ep_store_expunge_finish (store, test_wait (&r1), &error);
+		g_assert_no_error (error);
+		g_assert_cmpuint (gone->len, ==, 1);
+		d = ep_store_append_finish (store, test_wait (&r2), &error);
+		g_assert_no_error (error);
+		ep_store_read_message_async (store, "raceb", "INBOX", d->uid, NULL, test_on_result, &r3);
+		back = ep_store_read_message_finish (store, test_wait (&r3), &error);
+		g_assert_no_error (error);
+		g_assert_cmpmem (g_bytes_get_data (back, NULL), g_bytes_get_size (back), text, strlen (text));
+		g_object_unref (r1);
+		g_object_unref (r2);
+		g_object_unref (r3);
+	}
+}
+
 static void
 test_quota (void)
 {
@@ -1147,6 +1191,7 @@ static const struct {
     {"/store/messages/concurrent-appends", test_concurrent_appends},
     {"/store/messages/tombstones-and-flags", test_tombstones_and_flags},
     {"/store/messages/blob-stored-once", test_blob_dedup},
+    {"/store/messages/blob-expunge-delivery-race", test_blob_race},
     {"/store/messages/quota", test_quota},
     {"/store/messages/search-text", test_search_text},
     {"/store/mailboxes/rename-with-children", test_rename},
