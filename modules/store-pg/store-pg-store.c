@@ -319,6 +319,29 @@ store_pg_emit_local (EpStorePg *self, const char *account, const char *mailbox, 
 }
 
 static void
+store_pg_on_notified (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+	g_autoptr (GError) error = NULL;
+
+	if (!ep_db_notify_finish (EP_DB (source), result, &error))
+		ep_log_warning ("store-pg", NULL, "other processes will not hear of a mailbox change: %s",
+				error->message);
+}
+
+/* a change of the mailbox itself (created, renamed, subscribed), which
+ * no SQL function announces: announce it here and to the other processes
+ * (after the commit: the NOTIFY goes out on its own) */
+static void
+store_pg_emit_structure (EpStorePg *self, const char *account, const char *mailbox, gint64 mailbox_id,
+			 guint32 uidvalidity, guint64 uidnext, guint64 modseq)
+{
+	g_autofree char *payload = g_strdup_printf ("0 %" G_GINT64_FORMAT " %" G_GUINT64_FORMAT, mailbox_id, modseq);
+
+	store_pg_emit_local (self, account, mailbox, mailbox_id, uidvalidity, uidnext, modseq, TRUE);
+	ep_db_notify_async (self->db, STORE_PG_CHANNEL, payload, NULL, store_pg_on_notified, NULL);
+}
+
+static void
 store_pg_emit_account (EpStorePg *self, const char *account, EpAccountChange change)
 {
 	EpAccountChangedEvent event = {.account = account, .change = change};
@@ -986,8 +1009,8 @@ store_pg_parse_mailbox_created (EpStorePg *self, GTask *task, EpDbResult *res, G
 		return NULL;
 	}
 	mailbox = store_pg_mailbox_from_row (res, 0);
-	store_pg_emit_local (self, call->account, mailbox->name, mailbox->id, mailbox->uidvalidity, mailbox->uidnext,
-			     mailbox->highest_modseq, FALSE);
+	store_pg_emit_structure (self, call->account, mailbox->name, mailbox->id, mailbox->uidvalidity,
+				 mailbox->uidnext, mailbox->highest_modseq);
 	return mailbox;
 }
 
@@ -1074,9 +1097,9 @@ store_pg_parse_renamed (EpStorePg *self, GTask *task, EpDbResult *res, GError **
 		return NULL;
 	}
 	for (guint i = 0; i < ep_db_result_get_n_rows (res); i++)
-		store_pg_emit_local (self, call->account, ep_db_result_get_text (res, i, 1),
-				     ep_db_result_get_int64 (res, i, 0), ep_db_result_get_int64 (res, i, 2),
-				     ep_db_result_get_int64 (res, i, 3), ep_db_result_get_int64 (res, i, 4), FALSE);
+		store_pg_emit_structure (self, call->account, ep_db_result_get_text (res, i, 1),
+					 ep_db_result_get_int64 (res, i, 0), ep_db_result_get_int64 (res, i, 2),
+					 ep_db_result_get_int64 (res, i, 3), ep_db_result_get_int64 (res, i, 4));
 	return NULL;
 }
 
@@ -1134,9 +1157,9 @@ store_pg_parse_subscribed (EpStorePg *self, GTask *task, EpDbResult *res, GError
 		g_set_error (error, EP_ERROR, EP_ERROR_NOT_FOUND, "no such mailbox");
 		return NULL;
 	}
-	store_pg_emit_local (self, call->account, call->mailbox, ep_db_result_get_int64 (res, 0, 0),
-			     ep_db_result_get_int64 (res, 0, 1), ep_db_result_get_int64 (res, 0, 2),
-			     ep_db_result_get_int64 (res, 0, 3), FALSE);
+	store_pg_emit_structure (self, call->account, call->mailbox, ep_db_result_get_int64 (res, 0, 0),
+				 ep_db_result_get_int64 (res, 0, 1), ep_db_result_get_int64 (res, 0, 2),
+				 ep_db_result_get_int64 (res, 0, 3));
 	return NULL;
 }
 

@@ -992,6 +992,7 @@ test_mailbox_lifecycle (void)
 }
 
 static guint n_remote_events;
+static guint n_remote_structure_events;
 
 static void
 test_on_remote_changed (const EpMailboxChangedEvent *event, gpointer user_data)
@@ -999,6 +1000,10 @@ test_on_remote_changed (const EpMailboxChangedEvent *event, gpointer user_data)
 	if (g_strcmp0 (event->account, "remote") == 0 && g_strcmp0 (event->mailbox, "INBOX") == 0 &&
 	    event->uidnext == 2 && event->uidvalidity > 0)
 		n_remote_events++;
+	/* created, then renamed, then subscribed: the last two read back the new name */
+	if (g_strcmp0 (event->account, "remote") == 0 &&
+	    (g_strcmp0 (event->mailbox, "Made") == 0 || g_strcmp0 (event->mailbox, "Renamed") == 0))
+		n_remote_structure_events++;
 }
 
 /* a change made by another process (another pool, another store) reaches
@@ -1026,6 +1031,26 @@ test_events_remote (void)
 		test_spin (20);
 	test_spin (300);
 	g_assert_cmpuint (n_remote_events, ==, 1);
+
+	/* changes of the mailbox itself travel too */
+	{
+		g_autoptr (EpStoreMailbox) made = NULL;
+
+		ep_store_create_mailbox_async (other, "remote", "Made", NULL, NULL, test_on_result, &r);
+		made = ep_store_create_mailbox_finish (other, test_wait (&r), &error);
+		g_clear_object (&r);
+		g_assert_no_error (error);
+		ep_store_rename_mailbox_async (other, "remote", "Made", "Renamed", NULL, test_on_result, &r);
+		g_assert_true (ep_store_rename_mailbox_finish (other, test_wait (&r), &error));
+		g_clear_object (&r);
+		ep_store_set_subscribed_async (other, "remote", "Renamed", TRUE, NULL, test_on_result, &r);
+		g_assert_true (ep_store_set_subscribed_finish (other, test_wait (&r), &error));
+		g_clear_object (&r);
+		for (guint i = 0; i < 100 && n_remote_structure_events < 3; i++)
+			test_spin (20);
+		g_assert_cmpuint (n_remote_structure_events, >=, 2);
+		g_assert_cmpuint (n_remote_structure_events, <=, 3);
+	}
 	ep_event_bus_unsubscribe (events, id);
 	g_clear_object (&other);
 	ep_db_close (other_db);
