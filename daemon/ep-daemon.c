@@ -207,15 +207,25 @@ ep_daemon_check_listener_kinds (EpDaemon *self, EpConfig *config, GError **error
 	return ep_config_check_listener_kinds (config, names, ports, error);
 }
 
-/**
- * ep_daemon_check:
- *
- * Runs every check serve runs before binding: configuration, modules and
- * their initialisation, listener kinds, and whom the daemon would run as.
- * Nothing is bound and nothing is written.
- */
-gboolean
-ep_daemon_check (EpDaemon *self, GError **error)
+/* [tls] and [[tls.sni]]: read now, while the daemon may still read key
+ * files only root can; a file that is missing, unparsable, mismatched or out
+ * of its validity period stops the start with an error naming it. */
+static gboolean
+ep_daemon_load_tls (EpDaemon *self, GError **error)
+{
+	g_autoptr(GError) error_local = NULL;
+	g_autoptr(EpTlsContext) tls = ep_tls_context_new_from_config (self->config, &error_local);
+
+	if (tls == NULL && error_local != NULL) {
+		g_propagate_error (error, g_steal_pointer (&error_local));
+		return FALSE;
+	}
+	g_set_object (&self->core->tls, tls);
+	return TRUE;
+}
+
+static gboolean
+ep_daemon_check_full (EpDaemon *self, gboolean load_tls, GError **error)
 {
 	g_return_val_if_fail (self->config == NULL, FALSE);
 
@@ -228,10 +238,25 @@ ep_daemon_check (EpDaemon *self, GError **error)
 		return FALSE;
 	if (!ep_daemon_check_listener_kinds (self, self->config, error))
 		return FALSE;
+	if (load_tls && !ep_daemon_load_tls (self, error))
+		return FALSE;
 	if (!ep_privileges_resolve (ep_config_get_privileges_user (self->config),
 				    ep_config_get_privileges_group (self->config), &self->privileges, error))
 		return FALSE;
 	return TRUE;
+}
+
+/**
+ * ep_daemon_check:
+ *
+ * Runs every check serve runs before binding: configuration, modules and
+ * their initialisation, listener kinds, the TLS certificates and keys, and
+ * whom the daemon would run as.  Nothing is bound and nothing is written.
+ */
+gboolean
+ep_daemon_check (EpDaemon *self, GError **error)
+{
+	return ep_daemon_check_full (self, TRUE, error);
 }
 
 /* ---- listeners ---------------------------------------------------------- */
@@ -679,7 +704,9 @@ ep_daemon_serve (EpDaemon *self, GError **error)
 gboolean
 ep_daemon_open (EpDaemon *self, GError **error)
 {
-	if (!ep_daemon_check (self, error))
+	/* commands on stored data serve no client: an expired certificate
+	 * must not stop an export */
+	if (!ep_daemon_check_full (self, FALSE, error))
 		return FALSE;
 	if (!ep_daemon_prepare_data_dir (self, error))
 		return FALSE;

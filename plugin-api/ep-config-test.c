@@ -178,6 +178,112 @@ test_config_rules (void)
 }
 
 static void
+test_config_tls_sni (void)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(EpConfig) config = NULL;
+	GPtrArray *sni;
+	EpConfigTlsSni *entry;
+
+	config = load_and_validate (quickstart,
+				    "[tls]\ncert_file = \"/etc/epistle/cert.pem\"\nkey_file = \"/etc/epistle/key.pem\"\n"
+				    "[[tls.sni]]\nnames = [\"Mail.Example.NET\", \"*.example.net\"]\n"
+				    "cert_file = \"/etc/epistle/net.pem\"\nkey_file = \"/etc/epistle/net.key\"\n"
+				    "[[tls.sni]]\nnames = [\"mail.example.com\"]\n"
+				    "cert_file = \"/etc/epistle/com.pem\"\nkey_file = \"/etc/epistle/com.key\"\n",
+				    &error);
+	g_assert_no_error (error);
+	g_assert_cmpstr (ep_config_get_tls_cert_file (config), ==, "/etc/epistle/cert.pem");
+	g_assert_cmpstr (ep_config_get_tls_key_file (config), ==, "/etc/epistle/key.pem");
+	sni = ep_config_get_tls_sni (config);
+	g_assert_cmpuint (sni->len, ==, 2);
+	entry = g_ptr_array_index (sni, 0);
+	g_assert_cmpstrv (entry->names, ((const char *[]){ "mail.example.net", "*.example.net", NULL }));
+	g_assert_cmpstr (entry->cert_file, ==, "/etc/epistle/net.pem");
+	g_assert_cmpstr (entry->key_file, ==, "/etc/epistle/net.key");
+	g_assert_cmpstr (entry->filename, ==, "mail.conf.d/20-x.toml");
+	g_assert_cmpuint (entry->line, ==, 4);
+	entry = g_ptr_array_index (sni, 1);
+	g_assert_cmpstrv (entry->names, ((const char *[]){ "mail.example.com", NULL }));
+	g_assert_cmpuint (entry->line, ==, 8);
+	g_clear_object (&config);
+
+	/* a drop-in adds to the main file's list */
+	config = load_and_validate ("hostname = \"mail.example.org\"\ndata_dir = \"/var/lib/epistle\"\n"
+				    "[tls]\ncert_file = \"/c.pem\"\nkey_file = \"/k.pem\"\n"
+				    "[[tls.sni]]\nnames = [\"a.example.org\"]\ncert_file = \"/a.pem\"\nkey_file = \"/a.key\"\n",
+				    "[[tls.sni]]\nnames = [\"b.example.org\"]\ncert_file = \"/b.pem\"\nkey_file = \"/b.key\"\n",
+				    &error);
+	g_assert_no_error (error);
+	sni = ep_config_get_tls_sni (config);
+	g_assert_cmpuint (sni->len, ==, 2);
+	entry = g_ptr_array_index (sni, 1);
+	g_assert_cmpstr (entry->names[0], ==, "b.example.org");
+	g_assert_cmpstr (entry->filename, ==, "mail.conf.d/20-x.toml");
+	g_clear_object (&config);
+
+	/* no [tls]: nothing */
+	config = load_and_validate (quickstart, NULL, &error);
+	g_assert_no_error (error);
+	g_assert_cmpuint (ep_config_get_tls_sni (config)->len, ==, 0);
+	g_assert_null (ep_config_get_tls_cert_file (config));
+}
+
+static void
+test_config_tls_sni_errors (void)
+{
+	static const char tls[] = "[tls]\ncert_file = \"/c.pem\"\nkey_file = \"/k.pem\"\n";
+	struct {
+		gboolean with_tls;
+		const char *extra;
+		const char *expect;
+	} cases[] = {
+		{ FALSE, "[[tls.sni]]\nnames = [\"a.example.org\"]\ncert_file = \"/a.pem\"\nkey_file = \"/a.key\"\n",
+		  "mail.conf.d/20-x.toml:1: tls.sni[1]: [[tls.sni]] needs a default certificate: set cert_file and "
+		  "key_file in [tls]" },
+		{ TRUE, "[[tls.sni]]\ncert_file = \"/a.pem\"\nkey_file = \"/a.key\"\n",
+		  "mail.conf.d/20-x.toml:1: tls.sni[1].names: required key is missing" },
+		{ TRUE, "[[tls.sni]]\nnames = []\ncert_file = \"/a.pem\"\nkey_file = \"/a.key\"\n",
+		  "mail.conf.d/20-x.toml:2: tls.sni[1].names: must not be empty" },
+		{ TRUE, "[[tls.sni]]\nnames = [\"a.example.org\"]\nkey_file = \"/a.key\"\n",
+		  "tls.sni[1].cert_file: required key is missing" },
+		{ TRUE, "[[tls.sni]]\nnames = [\"a.example.org\"]\ncert_file = \"/a.pem\"\n",
+		  "tls.sni[1].key_file: required key is missing" },
+		{ TRUE, "[[tls.sni]]\nnames = [\"a.example.org\"]\ncert_file = \"a.pem\"\nkey_file = \"/a.key\"\n",
+		  "mail.conf.d/20-x.toml:3: tls.sni[1].cert_file: 'a.pem' is not an absolute path" },
+		{ TRUE, "[[tls.sni]]\nnames = [\"a..org\"]\ncert_file = \"/a.pem\"\nkey_file = \"/a.key\"\n",
+		  "tls.sni[1].names: 'a..org' is not a valid domain name" },
+		{ TRUE, "[[tls.sni]]\nnames = [\"mail.*.org\"]\ncert_file = \"/a.pem\"\nkey_file = \"/a.key\"\n",
+		  "tls.sni[1].names: 'mail.*.org': a wildcard is only allowed as the whole first label" },
+		{ TRUE, "[[tls.sni]]\nnames = [\"*.org\"]\ncert_file = \"/a.pem\"\nkey_file = \"/a.key\"\n",
+		  "tls.sni[1].names: '*.org': a wildcard needs a domain of at least two labels" },
+		{ TRUE, "[[tls.sni]]\nnames = [\"*\"]\ncert_file = \"/a.pem\"\nkey_file = \"/a.key\"\n",
+		  "a wildcard is only allowed as the whole first label" },
+		{ TRUE, "[[tls.sni]]\nnames = [\"a.example.org\", 5]\ncert_file = \"/a.pem\"\nkey_file = \"/a.key\"\n",
+		  "tls.sni[1].names: expected an array of strings" },
+		{ TRUE, "[[tls.sni]]\nnames = [\"a.example.org\"]\ncert_file = \"/a.pem\"\nkey_file = \"/a.key\"\n"
+			"ocsp = true\n",
+		  "mail.conf.d/20-x.toml:5: tls.sni[1].ocsp: unknown key" },
+		{ TRUE, "[[tls.sni]]\nnames = [\"a.example.org\"]\ncert_file = \"/a.pem\"\nkey_file = \"/a.key\"\n"
+			"[[tls.sni]]\nnames = [\"A.example.org\"]\ncert_file = \"/b.pem\"\nkey_file = \"/b.key\"\n",
+		  "mail.conf.d/20-x.toml:6: tls.sni[2].names: 'a.example.org' is already listed in tls.sni[1]" },
+		{ TRUE, "[tls.sni]\nnames = [\"a.example.org\"]\n", "tls.sni: expected an array of tables" },
+	};
+
+	for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+		g_autoptr(GError) error = NULL;
+		g_autofree char *main_text = g_strconcat (quickstart, cases[i].with_tls ? tls : "", NULL);
+		g_autoptr(EpConfig) config = load_and_validate (main_text, cases[i].extra, &error);
+
+		g_test_message ("case %u: %s", i, cases[i].expect);
+		g_assert_null (config);
+		g_assert_error (error, EP_ERROR, EP_ERROR_CONFIG);
+		if (strstr (error->message, cases[i].expect) == NULL)
+			g_error ("case %u: expected '%s' in '%s'", i, cases[i].expect, error->message);
+	}
+}
+
+static void
 test_config_missing_required (void)
 {
 	g_autoptr(GError) error = NULL;
@@ -339,6 +445,8 @@ main (int argc, char **argv)
 	g_test_add_func ("/config/env", test_config_env);
 	g_test_add_func ("/config/duplicate-address", test_config_duplicate_address);
 	g_test_add_func ("/config/rules", test_config_rules);
+	g_test_add_func ("/config/tls-sni", test_config_tls_sni);
+	g_test_add_func ("/config/tls-sni-errors", test_config_tls_sni_errors);
 	g_test_add_func ("/config/missing-required", test_config_missing_required);
 	g_test_add_func ("/config/merge", test_config_merge);
 	g_test_add_func ("/config/module-sections", test_config_module_sections);

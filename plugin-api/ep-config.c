@@ -30,6 +30,7 @@ struct _EpConfig {
 	GPtrArray *listeners;
 	char *tls_cert_file;
 	char *tls_key_file;
+	GPtrArray *tls_sni;
 	char *database_url;
 	guint database_max_connections;
 	GStrv dns_nameservers;
@@ -144,9 +145,40 @@ static const EpConfigKey ep_config_listener_keys[] = {
 	{ NULL }
 };
 
+/* a host name, or "*." and a domain of at least two labels */
+static gboolean
+ep_config_check_sni_name (const EpTomlValue *value, GError **error)
+{
+	const char *name = ep_toml_value_get_string (value);
+	const char *host = g_str_has_prefix (name, "*.") ? name + 2 : name;
+	g_autoptr(EpTomlValue) rest = NULL;
+
+	if (strchr (host, '*') != NULL) {
+		g_set_error (error, EP_ERROR, EP_ERROR_CONFIG,
+			     "'%s': a wildcard is only allowed as the whole first label (*.example.org)", name);
+		return FALSE;
+	}
+	if (host != name && strchr (host, '.') == NULL) {
+		g_set_error (error, EP_ERROR, EP_ERROR_CONFIG,
+			     "'%s': a wildcard needs a domain of at least two labels after '*.'", name);
+		return FALSE;
+	}
+	rest = ep_toml_value_new_string (host, NULL, 0);
+	return ep_config_check_domain (rest, error);
+}
+
+static const EpConfigKey ep_config_tls_sni_keys[] = {
+	{ "names", EP_CONFIG_TYPE_STRING_ARRAY, EP_CONFIG_KEY_REQUIRED | EP_CONFIG_KEY_NON_EMPTY, 1, 1000,
+	  ep_config_check_sni_name },
+	{ "cert_file", EP_CONFIG_TYPE_STRING, EP_CONFIG_KEY_REQUIRED, 0, 0, ep_config_check_absolute_path },
+	{ "key_file", EP_CONFIG_TYPE_STRING, EP_CONFIG_KEY_REQUIRED, 0, 0, ep_config_check_absolute_path },
+	{ NULL }
+};
+
 static const EpConfigKey ep_config_tls_keys[] = {
 	{ "cert_file", EP_CONFIG_TYPE_STRING, 0, 0, 0, ep_config_check_absolute_path },
 	{ "key_file", EP_CONFIG_TYPE_STRING, 0, 0, 0, ep_config_check_absolute_path },
+	{ "sni", EP_CONFIG_TYPE_TABLE_ARRAY, 0, 0, 0, NULL, ep_config_tls_sni_keys },
 	{ NULL }
 };
 
@@ -204,6 +236,16 @@ ep_config_listener_free (EpConfigListener *listener)
 }
 
 static void
+ep_config_tls_sni_free (EpConfigTlsSni *sni)
+{
+	g_strfreev (sni->names);
+	g_free (sni->cert_file);
+	g_free (sni->key_file);
+	g_free (sni->filename);
+	g_free (sni);
+}
+
+static void
 ep_config_clear_typed (EpConfig *self)
 {
 	g_clear_pointer (&self->hostname, g_free);
@@ -213,6 +255,7 @@ ep_config_clear_typed (EpConfig *self)
 	g_ptr_array_set_size (self->listeners, 0);
 	g_clear_pointer (&self->tls_cert_file, g_free);
 	g_clear_pointer (&self->tls_key_file, g_free);
+	g_ptr_array_set_size (self->tls_sni, 0);
 	g_clear_pointer (&self->database_url, g_free);
 	g_clear_pointer (&self->dns_nameservers, g_strfreev);
 	g_clear_pointer (&self->dns_trust_anchor_file, g_free);
@@ -228,6 +271,7 @@ ep_config_finalize (GObject *object)
 	ep_config_clear_typed (self);
 	g_ptr_array_unref (self->accounts);
 	g_ptr_array_unref (self->listeners);
+	g_ptr_array_unref (self->tls_sni);
 	g_ptr_array_unref (self->files);
 	g_clear_pointer (&self->root, ep_toml_value_unref);
 	g_hash_table_unref (self->sections);
@@ -250,6 +294,7 @@ ep_config_init (EpConfig *self)
 	self->known_modules = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, NULL);
 	self->accounts = g_ptr_array_new_with_free_func ((GDestroyNotify) ep_config_account_free);
 	self->listeners = g_ptr_array_new_with_free_func ((GDestroyNotify) ep_config_listener_free);
+	self->tls_sni = g_ptr_array_new_with_free_func ((GDestroyNotify) ep_config_tls_sni_free);
 	self->database_max_connections = 10;
 	self->dns_dnssec = TRUE;
 }
@@ -1058,6 +1103,7 @@ ep_config_fill_typed (EpConfig *self, GPtrArray *errors)
 	EpTomlValue *table;
 	g_autoptr(GHashTable) owners = g_hash_table_new (g_str_hash, g_str_equal);
 	g_autoptr(GHashTable) names = g_hash_table_new (g_str_hash, g_str_equal);
+	g_autoptr(GHashTable) sni_names = g_hash_table_new_full (g_str_hash, g_str_equal, NULL, g_free);
 
 	ep_config_clear_typed (self);
 	self->hostname = g_ascii_strdown (ep_config_lookup_string (root, "hostname"), -1);
@@ -1144,6 +1190,36 @@ ep_config_fill_typed (EpConfig *self, GPtrArray *errors)
 	if ((self->tls_cert_file == NULL) != (self->tls_key_file == NULL)) {
 		ep_config_add_error (errors, table, "tls",
 				     "cert_file and key_file must be given together");
+	}
+	value = table != NULL ? ep_toml_value_table_lookup (table, "sni") : NULL;
+	for (guint i = 0; value != NULL && i < ep_toml_value_array_length (value); i++) {
+		EpTomlValue *item = ep_toml_value_array_index (value, i);
+		EpTomlValue *item_names = ep_toml_value_table_lookup (item, "names");
+		EpConfigTlsSni *sni = g_new0 (EpConfigTlsSni, 1);
+		g_autofree char *ipath = g_strdup_printf ("tls.sni[%u]", i + 1);
+		g_autofree char *npath = g_strdup_printf ("tls.sni[%u].names", i + 1);
+
+		sni->names = ep_config_strv_from (item_names, TRUE);
+		sni->cert_file = g_strdup (ep_config_lookup_string (item, "cert_file"));
+		sni->key_file = g_strdup (ep_config_lookup_string (item, "key_file"));
+		sni->filename = g_strdup (ep_toml_value_get_filename (item));
+		sni->line = ep_toml_value_get_line (item);
+		g_ptr_array_add (self->tls_sni, sni);
+
+		if (i == 0 && self->tls_cert_file == NULL) {
+			ep_config_add_error (errors, item, ipath,
+					     "[[tls.sni]] needs a default certificate: set cert_file and key_file "
+					     "in [tls]");
+		}
+		for (guint j = 0; sni->names[j] != NULL; j++) {
+			const char *other = g_hash_table_lookup (sni_names, sni->names[j]);
+			if (other != NULL) {
+				ep_config_add_error (errors, ep_toml_value_array_index (item_names, j), npath,
+						     "'%s' is already listed in %s", sni->names[j], other);
+				continue;
+			}
+			g_hash_table_insert (sni_names, sni->names[j], g_strdup (ipath));
+		}
 	}
 
 	table = ep_toml_value_table_lookup (root, "database");
@@ -1315,6 +1391,18 @@ const char *
 ep_config_get_tls_key_file (EpConfig *self)
 {
 	return self->tls_key_file;
+}
+
+/**
+ * ep_config_get_tls_sni:
+ *
+ * Returns: (transfer none) (element-type EpConfigTlsSni): the [[tls.sni]]
+ *   entries in the order of the files
+ */
+GPtrArray *
+ep_config_get_tls_sni (EpConfig *self)
+{
+	return self->tls_sni;
 }
 
 const char *

@@ -34,6 +34,16 @@ typedef struct {
 	guint kind_line; /* the kind = ... line */
 } EpConfigListener;
 
+/* One [[tls.sni]] entry: the certificate served to clients asking for one
+ * of @names (SNI); the [tls] certificate serves everyone else. */
+typedef struct {
+	char **names; /* lower case; "*.example.org" matches one label before example.org */
+	char *cert_file;
+	char *key_file;
+	char *filename;
+	guint line; /* the [[tls.sni]] header */
+} EpConfigTlsSni;
+
 #define EP_TYPE_CONFIG (ep_config_get_type ())
 EP_API G_DECLARE_FINAL_TYPE (EpConfig, ep_config, EP, CONFIG, GObject)
 
@@ -69,6 +79,7 @@ EP_API GPtrArray         *ep_config_get_accounts (EpConfig *self);  /* of EpConf
 EP_API GPtrArray         *ep_config_get_listeners (EpConfig *self); /* of EpConfigListener */
 EP_API const char        *ep_config_get_tls_cert_file (EpConfig *self);
 EP_API const char        *ep_config_get_tls_key_file (EpConfig *self);
+EP_API GPtrArray         *ep_config_get_tls_sni (EpConfig *self);   /* of EpConfigTlsSni */
 EP_API const char        *ep_config_get_database_url (EpConfig *self);
 EP_API guint              ep_config_get_database_max_connections (EpConfig *self);
 EP_API const char *const *ep_config_get_dns_nameservers (EpConfig *self);

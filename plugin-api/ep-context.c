@@ -39,6 +39,7 @@ ep_core_free (EpCore *core)
 		return;
 	g_ptr_array_unref (core->listener_kinds);
 	g_clear_object (&core->db);
+	g_clear_object (&core->tls);
 	g_clear_object (&core->workers);
 	g_clear_object (&core->services);
 	g_clear_object (&core->events);
@@ -148,6 +149,19 @@ EpDb *
 ep_context_get_db (EpContext *ctx)
 {
 	return ctx->core->db;
+}
+
+/**
+ * ep_context_get_tls:
+ *
+ * Returns: (nullable) (transfer none): the server TLS material of `[tls]`
+ * and `[[tls.sni]]`, for ep_connection_set_implicit_tls() and
+ * ep_connection_start_tls_async(); %NULL when no certificate is configured
+ */
+EpTlsContext *
+ep_context_get_tls (EpContext *ctx)
+{
+	return ctx->core->tls;
 }
 
 /**

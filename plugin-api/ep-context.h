@@ -10,6 +10,7 @@
 #include "ep-hook-bus.h"
 #include "ep-module.h"
 #include "ep-service-registry.h"
+#include "ep-tls.h"
 #include "ep-worker-pool.h"
 
 G_BEGIN_DECLS
@@ -42,6 +43,9 @@ EP_API EpEventBus        *ep_context_get_event_bus (EpContext *ctx);
 EP_API EpServiceRegistry *ep_context_get_services (EpContext *ctx);
 EP_API EpWorkerPool      *ep_context_get_worker_pool (EpContext *ctx);
 EP_API EpDb              *ep_context_get_db (EpContext *ctx);
+/* The server TLS material of [tls] / [[tls.sni]]; NULL when none is configured
+ * (and in config-check before it is loaded).  Valid from start() on. */
+EP_API EpTlsContext      *ep_context_get_tls (EpContext *ctx);
 
 EP_API void     ep_context_set_data (EpContext *ctx, gpointer data, GDestroyNotify destroy);
 EP_API gpointer ep_context_get_data (EpContext *ctx);

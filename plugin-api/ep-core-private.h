@@ -26,6 +26,7 @@ typedef struct {
 	EpServiceRegistry *services;
 	EpWorkerPool *workers;
 	EpDb *db; /* (nullable): set once the database is reachable */
+	EpTlsContext *tls; /* (nullable): [tls], loaded before privileges are dropped */
 	GPtrArray *listener_kinds; /* of EpListenerKind */
 } EpCore;
 
