@@ -628,10 +628,13 @@ ep_pg_embedded_get_socket_dir (EpPgEmbedded *self)
 GPid
 ep_pg_embedded_get_pid (EpPgEmbedded *self)
 {
+	const char *id;
+
 	g_return_val_if_fail (EP_IS_PG_EMBEDDED (self), 0);
-	if (self->server == NULL)
-		return 0;
-	return (GPid) g_ascii_strtoll (g_subprocess_get_identifier (self->server), NULL, 10);
+	/* no identifier once the process was reaped, even before the wait
+	 * callback has run */
+	id = self->server != NULL ? g_subprocess_get_identifier (self->server) : NULL;
+	return id != NULL ? (GPid) g_ascii_strtoll (id, NULL, 10) : 0;
 }
 
 /* ---- start -------------------------------------------------------------- */
