@@ -53,7 +53,10 @@ store_pg_on_resolved (GObject *source, GAsyncResult *result, gpointer user_data)
 	g_autoptr (GError) error = NULL;
 	g_autofree char *account = ep_store_resolve_address_finish (EP_STORE (source), result, &error);
 
-	if (error != NULL) {
+	if (g_error_matches (error, EP_ERROR, EP_ERROR_NOT_FOUND)) {
+		/* a local domain, nobody there: the caller answers "no such user" */
+		ep_hook_call_continue (r->call);
+	} else if (error != NULL) {
 		ep_log_warning (STORE_PG_MODULE, NULL, "cannot resolve an address: %s", error->message);
 		ep_hook_call_return (r->call, ep_verdict_new_tempfail (451, "4.3.0", "Address lookup failed, try again later"));
 	} else if (account == NULL) {

@@ -1,0 +1,1564 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+
+/*
+ * One inbound SMTP session (RFC 5321) on an EpConnection.
+ *
+ * Input is pushed by the connection: the input function reads command
+ * lines, DATA lines or BDAT octets until nothing complete is buffered, or
+ * until a command needs something asynchronous (a hook chain, the store);
+ * input is then paused and resumed once the answer went out, so pipelined
+ * commands are answered in order.
+ *
+ * What closes the connection (always after one last reply):
+ *   QUIT                                     221 2.0.0
+ *   a bare CR, bare LF or NUL anywhere       500 5.5.2   (never repaired)
+ *   a line the framer cannot end             500 5.5.6   (command > 2046
+ *     octets, DATA line > 998): the next command boundary is unknown
+ *   a BDAT whose size cannot be read         501 5.5.4   (same reason)
+ *   too many errors in a row                 421 4.7.0
+ *   too many connections from one address    421 4.7.0
+ *   idle or total timeout                    421 4.4.2
+ *   smtp.connect TEMPFAIL                    421 4.x.x
+ *   shutdown                                 421 4.3.2
+ * The framing violations take a permanent code so that the client's MTA
+ * bounces the message rather than retrying it for days; nothing of that
+ * message is ever delivered.
+ */
+
+#include "config.h"
+
+#include <string.h>
+
+#include "ep-connection.h"
+
+#include "smtp-command.h"
+#include "smtp-data.h"
+#include "smtp-session.h"
+
+#define SMTP_TEMP_TEXT	  "Temporary local problem, please try again later"
+#define SMTP_CHUNK_READ	  (64 * 1024)
+#define SMTP_JUNK_MAILBOX "Junk"
+
+typedef enum {
+	SMTP_STATE_CONNECT, /* smtp.connect running, no greeting yet */
+	SMTP_STATE_COMMAND, /* reading commands */
+	SMTP_STATE_DATA,    /* reading DATA lines */
+	SMTP_STATE_BDAT,    /* reading the octets of a BDAT chunk */
+	SMTP_STATE_CLOSED,
+} SmtpState;
+
+typedef struct {
+	char *path;    /* the forward path as given ("Postmaster" for <Postmaster>) */
+	char *account; /* the local account it resolves to */
+	gboolean discard;
+	gboolean quarantine;
+	SmtpNotify notify;
+	char *orcpt_type;
+	char *orcpt_address;
+} SmtpRecipient;
+
+typedef struct {
+	gboolean active; /* MAIL was accepted */
+	char *sender;	 /* "" for <> */
+	GHashTable *parameters;
+	gboolean smtputf8;
+	gboolean requiretls;
+	SmtpBody body;
+	SmtpRet ret;
+	char *envid;
+	gboolean discard;
+	gboolean quarantine;
+	GPtrArray *recipients; /* of SmtpRecipient */
+	SmtpMessage message;
+	gboolean bdat; /* BDAT was used: DATA is refused */
+	SmtpOctetValidator validator;
+	SmtpReply failed; /* BDAT: the answer every later chunk gets, code 0 while all is well */
+} SmtpTransaction;
+
+struct _SmtpSession {
+	GObject parent_instance;
+
+	SmtpServer *server; /* not owned: outlives every session */
+	EpConnection *conn;
+	char *listener_kind;
+	const char *id; /* the connection's session id */
+	EpSmtpSessionInfo info;
+	GCancellable *cancellable;
+
+	SmtpState state;
+	gboolean busy;	   /* waiting for a hook chain or the store: input paused */
+	gboolean closing;  /* the last reply went out, or the connection is gone */
+	gboolean rejected; /* 554 greeting given: only QUIT (RFC 5321 §3.1) */
+	char *helo;
+	gboolean ehlo;
+	gboolean discard_all; /* smtp.connect or smtp.helo said DISCARD */
+	gboolean quarantine_all;
+	guint n_errors; /* error replies in a row */
+	guint n_messages;
+
+	SmtpTransaction trans;
+
+	/* the BDAT chunk being read */
+	guint64 chunk_remaining;
+	gboolean chunk_last;
+	gboolean chunk_keep;
+	SmtpReply chunk_error;
+};
+
+G_DEFINE_TYPE (SmtpSession, smtp_session, G_TYPE_OBJECT)
+
+static void smtp_session_close (SmtpSession *self);
+
+/* ---- small helpers ------------------------------------------------------------ */
+
+static EpConfig *
+smtp_session_config (SmtpSession *self)
+{
+	return ep_context_get_config (self->server->ctx);
+}
+
+static const char *
+smtp_session_hostname (SmtpSession *self)
+{
+	return ep_config_get_hostname (smtp_session_config (self));
+}
+
+static EpHookBus *
+smtp_session_bus (SmtpSession *self)
+{
+	return ep_context_get_hook_bus (self->server->ctx);
+}
+
+static const SmtpLimits *
+smtp_session_limits (SmtpSession *self)
+{
+	return &self->server->limits;
+}
+
+static void
+smtp_recipient_free (SmtpRecipient *r)
+{
+	g_free (r->path);
+	g_free (r->account);
+	g_free (r->orcpt_type);
+	g_free (r->orcpt_address);
+	g_free (r);
+}
+
+static void
+smtp_transaction_reset (SmtpTransaction *t)
+{
+	g_clear_pointer (&t->sender, g_free);
+	g_clear_pointer (&t->parameters, g_hash_table_unref);
+	g_clear_pointer (&t->envid, g_free);
+	g_clear_pointer (&t->recipients, g_ptr_array_unref);
+	smtp_message_clear (&t->message);
+	memset (t, 0, sizeof (*t));
+}
+
+/* Writes one reply line without counting it. */
+static void
+smtp_session_send (SmtpSession *self, guint code, const char *enhanced, const char *text)
+{
+	if (enhanced != NULL)
+		ep_connection_printf (self->conn, "%u %s %s\r\n", code, enhanced, text);
+	else
+		ep_connection_printf (self->conn, "%u %s\r\n", code, text);
+}
+
+/* Sends a last reply and closes. */
+static void
+smtp_session_send_and_close (SmtpSession *self, guint code, const char *enhanced, const char *text)
+{
+	g_autofree char *line = g_strdup_printf ("%s %s", smtp_session_hostname (self), text);
+
+	if (self->closing)
+		return;
+	smtp_session_send (self, code, enhanced, line);
+	smtp_session_close (self);
+}
+
+/*
+ * Answers a command.  Error replies in a row are counted: the one that
+ * reaches max_errors is replaced by 421 and the session ends.
+ */
+static void smtp_session_reply (SmtpSession *self, guint code, const char *enhanced, const char *format, ...)
+    G_GNUC_PRINTF (4, 5);
+
+static void
+smtp_session_reply (SmtpSession *self, guint code, const char *enhanced, const char *format, ...)
+{
+	g_autofree char *text = NULL;
+	va_list args;
+
+	if (self->closing)
+		return;
+	if (code >= 400) {
+		if (++self->n_errors >= smtp_session_limits (self)->max_errors) {
+			ep_log_info (SMTP_MODULE, self->id, "%u errors in a row, closing the connection",
+				     self->n_errors);
+			smtp_session_send_and_close (self, 421, "4.7.0", "Too many errors, closing connection");
+			return;
+		}
+	} else {
+		self->n_errors = 0;
+	}
+	va_start (args, format);
+	text = g_strdup_vprintf (format, args);
+	va_end (args);
+	smtp_session_send (self, code, enhanced, text);
+}
+
+static void
+smtp_session_reply_static (SmtpSession *self, const SmtpReply *reply)
+{
+	smtp_session_reply (self, reply->code, reply->enhanced, "%s", reply->text);
+}
+
+static void
+smtp_session_emit_rejected (SmtpSession *self, const char *stage, const char *module, const char *recipient, guint code,
+			    const char *enhanced, const char *reason)
+{
+	EpMessageRejectedEvent ev = {
+	    .session_id = self->id,
+	    .peer = ep_connection_get_peer_ip (self->conn),
+	    .sender = self->trans.active ? self->trans.sender : NULL,
+	    .recipient = recipient,
+	    .stage = stage,
+	    .module = module,
+	    .code = code,
+	    .enhanced = enhanced,
+	    .reason = reason,
+	};
+
+	ep_event_message_rejected_emit (ep_context_get_event_bus (self->server->ctx), &ev);
+}
+
+static void
+smtp_session_set_command_mode (SmtpSession *self)
+{
+	self->state = SMTP_STATE_COMMAND;
+	ep_connection_set_max_line (self->conn, SMTP_COMMAND_MAX_LINE_PATH);
+	ep_connection_set_idle_timeout (self->conn, smtp_session_limits (self)->command_timeout);
+}
+
+/* Waits for something asynchronous: no input is read meanwhile. */
+static void
+smtp_session_suspend (SmtpSession *self)
+{
+	self->busy = TRUE;
+	ep_connection_pause_input (self->conn);
+}
+
+static void
+smtp_session_resume (SmtpSession *self)
+{
+	self->busy = FALSE;
+	if (!self->closing)
+		ep_connection_resume_input (self->conn);
+}
+
+static void
+smtp_session_close (SmtpSession *self)
+{
+	if (self->closing)
+		return;
+	self->closing = TRUE;
+	g_cancellable_cancel (self->cancellable);
+	ep_connection_close (self->conn);
+}
+
+/* ---- hook results ----------------------------------------------------------------- */
+
+typedef enum {
+	SMTP_HOOK_PASS,	      /* CONTINUE or ACCEPT: go on */
+	SMTP_HOOK_DISCARD,    /* go on, then drop silently */
+	SMTP_HOOK_QUARANTINE, /* go on, then hold for review */
+	SMTP_HOOK_STOPPED,    /* refused: the reply went out (or the session is closing) */
+} SmtpHookOutcome;
+
+/*
+ * Turns the end of a chain into an outcome, answering REJECT and TEMPFAIL
+ * with the verdict's reply.  A chain that could not run at all, or a
+ * verdict that cannot go on the wire, is a temporary failure (fail closed).
+ */
+static SmtpHookOutcome
+smtp_session_hook_outcome (SmtpSession *self, EpHookResult *result, const GError *error, const char *stage,
+			   const char *recipient)
+{
+	const EpVerdict *v;
+	g_autoptr (GError) invalid = NULL;
+
+	if (self->closing)
+		return SMTP_HOOK_STOPPED;
+	if (result == NULL) {
+		ep_log_warning (SMTP_MODULE, self->id, "%s did not run: %s", stage,
+				error != NULL ? error->message : "unknown error");
+		smtp_session_reply (self, 451, "4.3.0", SMTP_TEMP_TEXT);
+		return SMTP_HOOK_STOPPED;
+	}
+	v = result->verdict;
+	if (result->reason != NULL)
+		ep_log_warning (SMTP_MODULE, self->id, "%s failed closed: %s", stage, result->reason->message);
+	switch (v->kind) {
+	case EP_VERDICT_CONTINUE:
+	case EP_VERDICT_ACCEPT:
+		return SMTP_HOOK_PASS;
+	case EP_VERDICT_DISCARD:
+		ep_log_info (SMTP_MODULE, self->id, "%s: %s says discard%s%s", stage,
+			     result->module != NULL ? result->module : "?", v->text != NULL ? ": " : "",
+			     v->text != NULL ? v->text : "");
+		return SMTP_HOOK_DISCARD;
+	case EP_VERDICT_QUARANTINE:
+		ep_log_info (SMTP_MODULE, self->id, "%s: %s says quarantine%s%s", stage,
+			     result->module != NULL ? result->module : "?", v->text != NULL ? ": " : "",
+			     v->text != NULL ? v->text : "");
+		return SMTP_HOOK_QUARANTINE;
+	case EP_VERDICT_REJECT:
+	case EP_VERDICT_TEMPFAIL:
+		break;
+	}
+	if (!ep_verdict_validate (v, &invalid)) {
+		ep_log_warning (SMTP_MODULE, self->id, "%s: %s answered a malformed verdict: %s", stage,
+				result->module != NULL ? result->module : "?", invalid->message);
+		smtp_session_reply (self, 451, "4.3.0", SMTP_TEMP_TEXT);
+		return SMTP_HOOK_STOPPED;
+	}
+	{
+		const char *text = v->text != NULL && v->text[0] != '\0'
+				       ? v->text
+				       : (v->kind == EP_VERDICT_REJECT ? "Rejected" : SMTP_TEMP_TEXT);
+		ep_log_info (SMTP_MODULE, self->id, "%s: %s answered %u %s %s", stage,
+			     result->module != NULL ? result->module : "?", v->code, v->enhanced, text);
+		smtp_session_emit_rejected (self, stage, result->module, recipient, v->code, v->enhanced, text);
+		smtp_session_reply (self, v->code, v->enhanced, "%s", text);
+	}
+	return SMTP_HOOK_STOPPED;
+}
+
+/* One asynchronous step of a command: the command and the hook contexts,
+ * which must outlive their chain. */
+typedef struct {
+	SmtpSession *self;
+	SmtpCommand cmd;
+	char *address; /* RCPT: what the directory is asked */
+	EpSmtpConnectCtx connect;
+	EpSmtpHeloCtx helo;
+	EpSmtpMailFromCtx mail;
+	EpDirectoryResolveCtx resolve;
+	EpSmtpRcptToCtx rcpt;
+	gboolean rcpt_discard;
+	gboolean rcpt_quarantine;
+} SmtpOp;
+
+static SmtpOp *
+smtp_op_new (SmtpSession *self, SmtpCommand *cmd)
+{
+	SmtpOp *op = g_new0 (SmtpOp, 1);
+
+	op->self = g_object_ref (self);
+	if (cmd != NULL) {
+		op->cmd = *cmd;
+		memset (cmd, 0, sizeof (*cmd));
+	}
+	return op;
+}
+
+static void
+smtp_op_free (SmtpOp *op)
+{
+	smtp_command_clear (&op->cmd);
+	g_free (op->address);
+	g_free (op->resolve.account);
+	g_free (op->rcpt.account);
+	g_clear_object (&op->self);
+	g_free (op);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (SmtpOp, smtp_op_free)
+
+/* ---- greeting ------------------------------------------------------------------------ */
+
+static void
+smtp_session_on_connect_done (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr (SmtpOp) op = user_data;
+	SmtpSession *self = op->self;
+	g_autoptr (GError) error = NULL;
+	g_autoptr (EpHookResult) result = ep_hook_smtp_connect_run_finish (EP_HOOK_BUS (source), res, &error);
+	const EpVerdict *v;
+	g_autoptr (GError) invalid = NULL;
+
+	if (self->closing)
+		return;
+	if (result == NULL) {
+		ep_log_warning (SMTP_MODULE, self->id, "smtp.connect did not run: %s", error->message);
+		smtp_session_send_and_close (self, 421, "4.3.0", "Service not available, closing connection");
+		return;
+	}
+	v = result->verdict;
+	if ((v->kind == EP_VERDICT_REJECT || v->kind == EP_VERDICT_TEMPFAIL) && !ep_verdict_validate (v, &invalid)) {
+		ep_log_warning (SMTP_MODULE, self->id, "smtp.connect: malformed verdict: %s", invalid->message);
+		smtp_session_send_and_close (self, 421, "4.3.0", "Service not available, closing connection");
+		return;
+	}
+	if (v->kind == EP_VERDICT_TEMPFAIL) {
+		g_autofree char *text =
+		    g_strdup_printf ("%s, closing connection", v->text != NULL ? v->text : "Service not available");
+		ep_log_info (SMTP_MODULE, self->id, "smtp.connect: %s answered tempfail",
+			     result->module != NULL ? result->module : "?");
+		smtp_session_emit_rejected (self, "smtp.connect", result->module, NULL, 421, v->enhanced, text);
+		smtp_session_send_and_close (self, 421, v->enhanced, text);
+		return;
+	}
+	if (v->kind == EP_VERDICT_REJECT) {
+		/* RFC 5321 §3.1: a 554 greeting, then wait for QUIT */
+		g_autofree char *text = g_strdup_printf ("%s %s", smtp_session_hostname (self),
+							 v->text != NULL ? v->text : "No SMTP service here");
+		ep_log_info (SMTP_MODULE, self->id, "smtp.connect: %s answered reject",
+			     result->module != NULL ? result->module : "?");
+		smtp_session_emit_rejected (self, "smtp.connect", result->module, NULL, 554, v->enhanced, text);
+		smtp_session_send (self, 554, v->enhanced, text);
+		self->rejected = TRUE;
+		smtp_session_set_command_mode (self);
+		smtp_session_resume (self);
+		return;
+	}
+	self->discard_all = v->kind == EP_VERDICT_DISCARD;
+	self->quarantine_all = v->kind == EP_VERDICT_QUARANTINE;
+	/* no software name or version: only the host name */
+	ep_connection_printf (self->conn, "220 %s ESMTP\r\n", smtp_session_hostname (self));
+	smtp_session_set_command_mode (self);
+	smtp_session_resume (self);
+}
+
+/* ---- HELO / EHLO ------------------------------------------------------------------------ */
+
+static void
+smtp_session_send_ehlo (SmtpSession *self)
+{
+	EpContext *ctx = self->server->ctx;
+	const SmtpLimits *limits = smtp_session_limits (self);
+	gboolean tls = ep_connection_is_tls (self->conn);
+	g_autoptr (GString) r = g_string_new (NULL);
+
+	g_string_append_printf (r, "250-%s\r\n", smtp_session_hostname (self));
+	g_string_append (r, "250-PIPELINING\r\n");
+	g_string_append_printf (r, "250-SIZE %" G_GUINT64_FORMAT "\r\n", limits->max_message_size);
+	g_string_append (r, "250-8BITMIME\r\n");
+	g_string_append (r, "250-SMTPUTF8\r\n");
+	g_string_append (r, "250-ENHANCEDSTATUSCODES\r\n");
+	if (!tls && ep_context_get_tls (ctx) != NULL)
+		g_string_append (r, "250-STARTTLS\r\n");
+	/* AUTH is not advertised until authentication exists (a later module) */
+	g_string_append (r, "250-CHUNKING\r\n");
+	g_string_append (r, "250-DSN\r\n");
+	if (tls)
+		g_string_append (r, "250-REQUIRETLS\r\n");
+	g_string_append_printf (r, "250 LIMITS RCPTMAX=%u\r\n", limits->max_recipients);
+	self->n_errors = 0;
+	ep_connection_write (self->conn, r->str, r->len);
+}
+
+static void
+smtp_session_on_helo_done (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr (SmtpOp) op = user_data;
+	SmtpSession *self = op->self;
+	g_autoptr (GError) error = NULL;
+	g_autoptr (EpHookResult) result = ep_hook_smtp_helo_run_finish (EP_HOOK_BUS (source), res, &error);
+	SmtpHookOutcome outcome = smtp_session_hook_outcome (self, result, error, "smtp.helo", NULL);
+
+	if (outcome != SMTP_HOOK_STOPPED) {
+		/* RFC 5321 §4.1.4: EHLO/HELO in the middle of a transaction resets it */
+		smtp_transaction_reset (&self->trans);
+		g_free (self->helo);
+		self->helo = g_steal_pointer (&op->cmd.argument);
+		self->info.helo = self->helo;
+		self->ehlo = op->cmd.verb == SMTP_VERB_EHLO;
+		self->discard_all |= outcome == SMTP_HOOK_DISCARD;
+		self->quarantine_all |= outcome == SMTP_HOOK_QUARANTINE;
+		if (self->ehlo)
+			smtp_session_send_ehlo (self);
+		else
+			smtp_session_reply (self, 250, NULL, "%s", smtp_session_hostname (self));
+	}
+	smtp_session_resume (self);
+}
+
+static void
+smtp_session_cmd_helo (SmtpSession *self, SmtpCommand *cmd)
+{
+	SmtpOp *op = smtp_op_new (self, cmd);
+
+	op->helo.session = &self->info;
+	op->helo.helo = op->cmd.argument;
+	op->helo.is_ehlo = op->cmd.verb == SMTP_VERB_EHLO;
+	smtp_session_suspend (self);
+	ep_hook_smtp_helo_run_async (smtp_session_bus (self), &op->helo, 0, self->cancellable,
+				     smtp_session_on_helo_done, op);
+}
+
+/* ---- MAIL ---------------------------------------------------------------------------- */
+
+static void
+smtp_session_on_mail_done (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr (SmtpOp) op = user_data;
+	SmtpSession *self = op->self;
+	g_autoptr (GError) error = NULL;
+	g_autoptr (EpHookResult) result = ep_hook_smtp_mail_from_run_finish (EP_HOOK_BUS (source), res, &error);
+	SmtpHookOutcome outcome = smtp_session_hook_outcome (self, result, error, "smtp.mail_from", NULL);
+	SmtpTransaction *t = &self->trans;
+
+	if (outcome != SMTP_HOOK_STOPPED) {
+		smtp_transaction_reset (t);
+		t->active = TRUE;
+		t->sender = g_steal_pointer (&op->cmd.path);
+		t->parameters = g_steal_pointer (&op->cmd.parameters);
+		t->smtputf8 = op->cmd.smtputf8;
+		t->requiretls = op->cmd.requiretls;
+		t->body = op->cmd.body;
+		t->ret = op->cmd.ret;
+		t->envid = g_steal_pointer (&op->cmd.envid);
+		t->discard = outcome == SMTP_HOOK_DISCARD;
+		t->quarantine = outcome == SMTP_HOOK_QUARANTINE;
+		t->recipients = g_ptr_array_new_with_free_func ((GDestroyNotify)smtp_recipient_free);
+		smtp_message_init (&t->message, smtp_session_limits (self)->max_message_size);
+		smtp_octet_validator_init (&t->validator, SMTP_DATA_MAX_LINE);
+		smtp_session_reply (self, 250, "2.1.0", "OK");
+	}
+	smtp_session_resume (self);
+}
+
+static void
+smtp_session_cmd_mail (SmtpSession *self, SmtpCommand *cmd)
+{
+	const SmtpLimits *limits = smtp_session_limits (self);
+	SmtpOp *op;
+
+	if (self->helo == NULL) {
+		smtp_session_reply (self, 503, "5.5.1", "Send HELO or EHLO first");
+		return;
+	}
+	if (self->trans.active) {
+		smtp_session_reply (self, 503, "5.5.1", "Nested MAIL command");
+		return;
+	}
+	if (!self->ehlo && cmd->parameters != NULL) {
+		smtp_session_reply (self, 555, "5.5.4", "Parameters need EHLO");
+		return;
+	}
+	if (cmd->has_size && cmd->size > limits->max_message_size) {
+		smtp_session_reply (self, 552, "5.3.4", "Message size exceeds fixed maximum message size");
+		return;
+	}
+	if (cmd->requiretls && !ep_connection_is_tls (self->conn)) {
+		smtp_session_reply (self, 530, "5.7.10", "REQUIRETLS needs a TLS connection");
+		return;
+	}
+	op = smtp_op_new (self, cmd);
+	op->mail.session = &self->info;
+	op->mail.reverse_path = op->cmd.path;
+	op->mail.parameters = op->cmd.parameters;
+	smtp_session_suspend (self);
+	ep_hook_smtp_mail_from_run_async (smtp_session_bus (self), &op->mail, 0, self->cancellable,
+					  smtp_session_on_mail_done, op);
+}
+
+/* ---- RCPT ---------------------------------------------------------------------------- */
+
+static void
+smtp_session_on_rcpt_done (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr (SmtpOp) op = user_data;
+	SmtpSession *self = op->self;
+	g_autoptr (GError) error = NULL;
+	g_autoptr (EpHookResult) result = ep_hook_smtp_rcpt_to_run_finish (EP_HOOK_BUS (source), res, &error);
+	SmtpHookOutcome outcome = smtp_session_hook_outcome (self, result, error, "smtp.rcpt_to", op->cmd.path);
+	SmtpTransaction *t = &self->trans;
+
+	if (outcome == SMTP_HOOK_STOPPED) {
+		smtp_session_resume (self);
+		return;
+	}
+	/* a handler may have re-routed the recipient, or taken it away */
+	if (!op->rcpt.is_local || op->rcpt.account == NULL || op->rcpt.account[0] == '\0') {
+		smtp_session_emit_rejected (self, "smtp.rcpt_to", NULL, op->cmd.path, 550, "5.7.1", "Relaying denied");
+		smtp_session_reply (self, 550, "5.7.1", "Relaying denied");
+	} else {
+		SmtpRecipient *r = g_new0 (SmtpRecipient, 1);
+		r->path = g_steal_pointer (&op->cmd.path);
+		r->account = g_steal_pointer (&op->rcpt.account);
+		r->discard = op->rcpt_discard || outcome == SMTP_HOOK_DISCARD;
+		r->quarantine = op->rcpt_quarantine || outcome == SMTP_HOOK_QUARANTINE;
+		r->notify = op->cmd.notify;
+		r->orcpt_type = g_steal_pointer (&op->cmd.orcpt_type);
+		r->orcpt_address = g_steal_pointer (&op->cmd.orcpt_address);
+		g_ptr_array_add (t->recipients, r);
+		smtp_session_reply (self, 250, "2.1.5", "OK");
+	}
+	smtp_session_resume (self);
+}
+
+static void
+smtp_session_on_resolve_done (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr (SmtpOp) op = user_data;
+	SmtpSession *self = op->self;
+	g_autoptr (GError) error = NULL;
+	g_autoptr (EpHookResult) result = ep_hook_directory_resolve_run_finish (EP_HOOK_BUS (source), res, &error);
+	SmtpHookOutcome outcome = smtp_session_hook_outcome (self, result, error, "directory.resolve", op->cmd.path);
+	SmtpTransaction *t = &self->trans;
+	EpSmtpRcptToCtx *ctx;
+
+	if (outcome == SMTP_HOOK_STOPPED) {
+		smtp_session_resume (self);
+		return;
+	}
+	if (!op->resolve.is_local_domain) {
+		ep_log_info (SMTP_MODULE, self->id, "relaying denied for <%s>", op->cmd.path);
+		smtp_session_emit_rejected (self, "directory.resolve", NULL, op->cmd.path, 550, "5.7.1",
+					    "Relaying denied");
+		smtp_session_reply (self, 550, "5.7.1", "Relaying denied");
+		smtp_session_resume (self);
+		return;
+	}
+	if (op->resolve.account == NULL || op->resolve.account[0] == '\0') {
+		ep_log_info (SMTP_MODULE, self->id, "no such user <%s>", op->cmd.path);
+		smtp_session_emit_rejected (self, "directory.resolve", NULL, op->cmd.path, 550, "5.1.1",
+					    "No such user here");
+		smtp_session_reply (self, 550, "5.1.1", "No such user here");
+		smtp_session_resume (self);
+		return;
+	}
+	op->rcpt_discard = outcome == SMTP_HOOK_DISCARD;
+	op->rcpt_quarantine = outcome == SMTP_HOOK_QUARANTINE;
+	op->rcpt.session = &self->info;
+	op->rcpt.reverse_path = t->sender;
+	op->rcpt.recipient = op->cmd.path;
+	op->rcpt.parameters = op->cmd.parameters;
+	op->rcpt.n_accepted = t->recipients->len;
+	op->rcpt.account = g_strdup (op->resolve.account);
+	op->rcpt.is_local = TRUE;
+	ctx = &op->rcpt;
+	ep_hook_smtp_rcpt_to_run_async (smtp_session_bus (self), ctx, 0, self->cancellable, smtp_session_on_rcpt_done,
+					g_steal_pointer (&op));
+}
+
+static void
+smtp_session_cmd_rcpt (SmtpSession *self, SmtpCommand *cmd)
+{
+	SmtpTransaction *t = &self->trans;
+	const char *const *domains = ep_config_get_domains (smtp_session_config (self));
+	const char *at;
+	SmtpOp *op;
+
+	if (!t->active) {
+		smtp_session_reply (self, 503, "5.5.1", "Need MAIL command");
+		return;
+	}
+	if (t->bdat) {
+		smtp_session_reply (self, 503, "5.5.1", "RCPT not allowed after BDAT");
+		return;
+	}
+	if (!self->ehlo && cmd->parameters != NULL) {
+		smtp_session_reply (self, 555, "5.5.4", "Parameters need EHLO");
+		return;
+	}
+	if (t->recipients->len >= smtp_session_limits (self)->max_recipients) {
+		smtp_session_reply (self, 452, "4.5.3", "Too many recipients");
+		return;
+	}
+	/* fail closed: a server that serves no domain accepts nothing */
+	if (domains == NULL || domains[0] == NULL) {
+		ep_log_info (SMTP_MODULE, self->id, "no domains configured: refusing <%s>", cmd->path);
+		smtp_session_reply (self, 550, "5.7.1", "Relaying denied");
+		return;
+	}
+	op = smtp_op_new (self, cmd);
+	if (op->cmd.postmaster) {
+		/* RFC 5321 §4.5.1: <Postmaster> without a domain is ours */
+		op->address = g_strconcat ("postmaster@", domains[0], NULL);
+	} else {
+		at = strrchr (op->cmd.path, '@');
+		if (at == NULL || at[1] == '[') {
+			/* mail for an address literal is never ours to take */
+			smtp_session_reply (self, 550, "5.7.1", "Relaying denied");
+			smtp_op_free (op);
+			return;
+		}
+		op->address = g_strdup (op->cmd.path);
+	}
+	op->resolve.address = op->address;
+	smtp_session_suspend (self);
+	ep_hook_directory_resolve_run_async (smtp_session_bus (self), &op->resolve, 0, self->cancellable,
+					     smtp_session_on_resolve_done, op);
+}
+
+/* ---- delivery ---------------------------------------------------------------------------- */
+
+/* A received message on its way: smtp.data, then delivery.local for each
+ * account, then the store; the one reply comes at the end. */
+typedef struct {
+	SmtpSession *self;
+	GBytes *message;	    /* as received */
+	GBytes *final;		    /* with Return-Path, the hooks' fields and Received */
+	GPtrArray *recipient_paths; /* of const char*, NULL-terminated */
+	EpSmtpDataCtx data;
+	gboolean quarantine_all;
+	GPtrArray *accounts; /* of SmtpRecipient (borrowed), one per account, in order */
+	guint next;
+	EpDeliveryLocalCtx local;
+	GArray *targets;  /* of EpStoreTarget, strings in names */
+	GPtrArray *names; /* owns the strings of targets */
+	guint n_discarded;
+	guint n_rejected;
+	gboolean to_inbox; /* a chosen mailbox did not exist: everything went to INBOX */
+} SmtpDelivery;
+
+static void
+smtp_delivery_free (SmtpDelivery *d)
+{
+	g_clear_pointer (&d->message, g_bytes_unref);
+	g_clear_pointer (&d->final, g_bytes_unref);
+	g_clear_pointer (&d->recipient_paths, g_ptr_array_unref);
+	g_clear_pointer (&d->accounts, g_ptr_array_unref);
+	g_clear_pointer (&d->local.mailbox, g_free);
+	g_clear_pointer (&d->local.flags, g_ptr_array_unref);
+	g_clear_pointer (&d->targets, g_array_unref);
+	g_clear_pointer (&d->names, g_ptr_array_unref);
+	g_clear_object (&d->self);
+	g_free (d);
+}
+
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (SmtpDelivery, smtp_delivery_free)
+
+static void
+smtp_session_log_message (SmtpSession *self, const char *result)
+{
+	SmtpTransaction *t = &self->trans;
+
+	ep_log_info (SMTP_MODULE, self->id, "message from=<%s> rcpts=%u size=%" G_GUINT64_FORMAT " result=%s",
+		     t->sender != NULL ? t->sender : "", t->recipients != NULL ? t->recipients->len : 0,
+		     t->message.total, result);
+}
+
+/* Ends the transaction after its one reply and reads on. */
+static void
+smtp_session_end_transaction (SmtpSession *self)
+{
+	smtp_transaction_reset (&self->trans);
+	smtp_session_resume (self);
+}
+
+static void
+smtp_delivery_add_target (SmtpDelivery *d, const char *account, const char *mailbox)
+{
+	EpStoreTarget target;
+
+	for (guint i = 0; i < d->targets->len; i++) {
+		EpStoreTarget *t = &g_array_index (d->targets, EpStoreTarget, i);
+		if (strcmp (t->account, account) == 0 && strcmp (t->mailbox, mailbox) == 0)
+			return;
+	}
+	target.account = g_strdup (account);
+	target.mailbox = g_strdup (mailbox);
+	g_ptr_array_add (d->names, (gpointer)target.account);
+	g_ptr_array_add (d->names, (gpointer)target.mailbox);
+	g_array_append_val (d->targets, target);
+}
+
+static void smtp_delivery_store (SmtpDelivery *d);
+
+/* A mailbox that delivery.local chose (or Junk) may not exist: the
+ * message then goes to INBOX rather than nowhere (RFC 5228 §4.1 allows
+ * either).  Returns FALSE when every target was INBOX already. */
+static gboolean
+smtp_delivery_fall_back_to_inbox (SmtpDelivery *d)
+{
+	g_autoptr (GArray) old_targets = g_steal_pointer (&d->targets);
+	g_autoptr (GPtrArray) old_names = g_steal_pointer (&d->names);
+	gboolean changed = FALSE;
+
+	d->targets = g_array_new (FALSE, FALSE, sizeof (EpStoreTarget));
+	d->names = g_ptr_array_new_with_free_func (g_free);
+	for (guint i = 0; i < old_targets->len; i++) {
+		EpStoreTarget *t = &g_array_index (old_targets, EpStoreTarget, i);
+		changed |= strcmp (t->mailbox, "INBOX") != 0;
+		smtp_delivery_add_target (d, t->account, "INBOX");
+	}
+	d->to_inbox = TRUE;
+	return changed;
+}
+
+static void
+smtp_delivery_on_stored (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr (SmtpDelivery) d = user_data;
+	g_autoptr (SmtpSession) self = g_object_ref (d->self);
+	g_autoptr (GError) error = NULL;
+	g_autoptr (GPtrArray) deliveries = ep_store_deliver_finish (EP_STORE (source), res, &error);
+	g_autofree char *message_id = NULL;
+
+	if (self->closing)
+		return;
+	if (deliveries == NULL && !d->to_inbox && g_error_matches (error, EP_ERROR, EP_ERROR_NOT_FOUND) &&
+	    smtp_delivery_fall_back_to_inbox (d)) {
+		ep_log_warning (SMTP_MODULE, self->id, "%s; delivering to INBOX instead", error->message);
+		smtp_delivery_store (g_steal_pointer (&d));
+		return;
+	}
+	if (deliveries == NULL) {
+		ep_log_warning (SMTP_MODULE, self->id, "cannot store the message: %s", error->message);
+		if (g_error_matches (error, EP_ERROR, EP_ERROR_LIMIT)) {
+			smtp_session_log_message (self, "over quota");
+			smtp_session_reply (self, 452, "4.2.2", "Mailbox full, try again later");
+		} else {
+			smtp_session_log_message (self, "store failed");
+			smtp_session_reply (self, 451, "4.3.0", SMTP_TEMP_TEXT);
+		}
+		smtp_session_end_transaction (self);
+		return;
+	}
+	self->n_messages++;
+	{
+		gsize len;
+		const guint8 *data = g_bytes_get_data (d->message, &len);
+		message_id = smtp_data_find_header (data, len, "Message-ID");
+	}
+	for (guint i = 0; i < deliveries->len; i++) {
+		EpStoreDelivery *sd = g_ptr_array_index (deliveries, i);
+		EpMessageDeliveredEvent ev = {
+		    .session_id = self->id,
+		    .message_id = message_id,
+		    .sender = self->trans.sender,
+		    .account = sd->account,
+		    .mailbox = sd->mailbox,
+		    .mailbox_id = sd->mailbox_id,
+		    .uid = sd->uid,
+		    .size = g_bytes_get_size (d->final),
+		    .protocol = g_str_has_prefix (self->listener_kind, "submission") ? "submission" : "smtp",
+		};
+		ep_log_debug (SMTP_MODULE, self->id, "stored in %s/%s uid %u", sd->account, sd->mailbox, sd->uid);
+		ep_event_message_delivered_emit (ep_context_get_event_bus (self->server->ctx), &ev);
+	}
+	smtp_session_log_message (self, "delivered");
+	smtp_session_reply (self, 250, "2.0.0", "OK, message stored (id %s)", self->id);
+	smtp_session_end_transaction (self);
+}
+
+static void
+smtp_delivery_store (SmtpDelivery *d)
+{
+	g_autoptr (SmtpSession) self = g_object_ref (d->self);
+
+	if (d->targets->len == 0) {
+		/* every recipient discarded it: accepted, silently dropped */
+		smtp_session_log_message (self, d->n_rejected > 0 ? "rejected by delivery.local" : "discarded");
+		smtp_session_reply (self, 250, "2.0.0", "OK, message stored (id %s)", self->id);
+		smtp_delivery_free (d);
+		smtp_session_end_transaction (self);
+		return;
+	}
+	if (self->server->store == NULL) {
+		ep_log_warning (SMTP_MODULE, self->id, "no store to deliver to");
+		smtp_session_log_message (self, "no store");
+		smtp_session_reply (self, 451, "4.3.0", SMTP_TEMP_TEXT);
+		smtp_delivery_free (d);
+		smtp_session_end_transaction (self);
+		return;
+	}
+	/* one transaction: every target or none; the reply waits for the commit */
+	ep_store_deliver_async (self->server->store, (const EpStoreTarget *)(gpointer)d->targets->data, d->targets->len,
+				d->final, self->cancellable, smtp_delivery_on_stored, d);
+}
+
+static void smtp_delivery_next_local (SmtpDelivery *d);
+
+static void
+smtp_delivery_on_local_done (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	SmtpDelivery *d = user_data;
+	g_autoptr (SmtpSession) self = g_object_ref (d->self);
+	g_autoptr (GError) error = NULL;
+	g_autoptr (EpHookResult) result = ep_hook_delivery_local_run_finish (EP_HOOK_BUS (source), res, &error);
+	SmtpRecipient *r = g_ptr_array_index (d->accounts, d->next);
+	const EpVerdict *v = result != NULL ? result->verdict : NULL;
+	g_autofree char *mailbox = NULL;
+
+	if (self->closing) {
+		smtp_delivery_free (d);
+		return;
+	}
+	if (v != NULL && v->kind == EP_VERDICT_REJECT && d->accounts->len > 1) {
+		/* one status for all: the others still get it (no bounce yet) */
+		ep_log_info (SMTP_MODULE, self->id, "delivery.local: %s refused the message for %s",
+			     result->module != NULL ? result->module : "?", r->account);
+		d->n_rejected++;
+	} else {
+		switch (smtp_session_hook_outcome (self, result, error, "delivery.local", r->path)) {
+		case SMTP_HOOK_STOPPED:
+			smtp_session_log_message (self, "refused by delivery.local");
+			smtp_delivery_free (d);
+			smtp_session_end_transaction (self);
+			return;
+		case SMTP_HOOK_DISCARD:
+			d->n_discarded++;
+			break;
+		case SMTP_HOOK_QUARANTINE:
+			smtp_delivery_add_target (d, r->account, SMTP_JUNK_MAILBOX);
+			break;
+		case SMTP_HOOK_PASS:
+			if (r->quarantine || d->quarantine_all) {
+				smtp_delivery_add_target (d, r->account, SMTP_JUNK_MAILBOX);
+				break;
+			}
+			mailbox = ep_store_normalize_mailbox_name (d->local.mailbox, NULL);
+			if (mailbox == NULL) {
+				ep_log_warning (SMTP_MODULE, self->id,
+						"delivery.local chose an invalid mailbox for %s; using INBOX",
+						r->account);
+				mailbox = g_strdup ("INBOX");
+			}
+			if (d->local.flags != NULL && d->local.flags->len > 0)
+				ep_log_debug (
+				    SMTP_MODULE, self->id,
+				    "delivery.local flags for %s not applied: the store takes none on delivery",
+				    r->account);
+			smtp_delivery_add_target (d, r->account, mailbox);
+			break;
+		}
+	}
+	d->next++;
+	smtp_delivery_next_local (d);
+}
+
+static void
+smtp_delivery_next_local (SmtpDelivery *d)
+{
+	SmtpSession *self = d->self;
+	SmtpRecipient *r;
+
+	/* skip the recipients a hook discarded before the message came */
+	while (d->next < d->accounts->len && ((SmtpRecipient *)g_ptr_array_index (d->accounts, d->next))->discard) {
+		d->n_discarded++;
+		d->next++;
+	}
+	if (d->next >= d->accounts->len) {
+		smtp_delivery_store (d);
+		return;
+	}
+	r = g_ptr_array_index (d->accounts, d->next);
+	g_clear_pointer (&d->local.mailbox, g_free);
+	g_clear_pointer (&d->local.flags, g_ptr_array_unref);
+	d->local.session_id = self->id;
+	d->local.sender = self->trans.sender;
+	d->local.recipient = r->path;
+	d->local.account = r->account;
+	d->local.message = d->final;
+	d->local.mailbox = g_strdup ("INBOX");
+	d->local.flags = g_ptr_array_new_with_free_func (g_free);
+	ep_hook_delivery_local_run_async (smtp_session_bus (self), &d->local, 0, self->cancellable,
+					  smtp_delivery_on_local_done, d);
+}
+
+/* Return-Path, the fields the smtp.data handlers added, Received, then the message. */
+static GBytes *
+smtp_session_build_final (SmtpSession *self, GBytes *message, EpHookResult *result)
+{
+	SmtpTransaction *t = &self->trans;
+	g_autoptr (GDateTime) now = g_date_time_new_now_local ();
+	gboolean tls = ep_connection_is_tls (self->conn);
+	SmtpReceivedInfo info = {
+	    .helo = self->helo,
+	    .peer_ip = ep_connection_get_peer_ip (self->conn),
+	    .hostname = smtp_session_hostname (self),
+	    .protocol = smtp_data_protocol (self->ehlo, t->smtputf8, tls, self->info.authenticated_user != NULL),
+	    .id = self->id,
+	    .tls_version = ep_connection_get_tls_version (self->conn),
+	    .tls_cipher = ep_connection_get_tls_cipher (self->conn),
+	    .recipient = t->recipients->len == 1 ? ((SmtpRecipient *)g_ptr_array_index (t->recipients, 0))->path : NULL,
+	    .date = now,
+	};
+	g_autofree char *received = smtp_data_received_header (&info);
+	gsize len;
+	const guint8 *data = g_bytes_get_data (message, &len);
+	GByteArray *out = g_byte_array_sized_new ((guint)(len + 1024));
+	g_autofree char *return_path = g_strdup_printf ("Return-Path: <%s>\r\n", t->sender);
+
+	g_byte_array_append (out, (const guint8 *)return_path, (guint)strlen (return_path));
+	for (guint i = 0; result != NULL && i < result->headers->len; i++) {
+		EpHookHeader *h = g_ptr_array_index (result->headers, i);
+		g_autofree char *field = g_strdup_printf ("%s: %s\r\n", h->name, h->value);
+		g_byte_array_append (out, (const guint8 *)field, (guint)strlen (field));
+	}
+	g_byte_array_append (out, (const guint8 *)received, (guint)strlen (received));
+	g_byte_array_append (out, data, (guint)len);
+	return g_byte_array_free_to_bytes (out);
+}
+
+static void
+smtp_delivery_on_data_done (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	SmtpDelivery *d = user_data;
+	g_autoptr (SmtpSession) self = g_object_ref (d->self);
+	SmtpTransaction *t = &self->trans;
+	g_autoptr (GError) error = NULL;
+	g_autoptr (EpHookResult) result = ep_hook_smtp_data_run_finish (EP_HOOK_BUS (source), res, &error);
+	SmtpHookOutcome outcome = smtp_session_hook_outcome (self, result, error, "smtp.data", NULL);
+
+	if (self->closing) {
+		smtp_delivery_free (d);
+		return;
+	}
+	if (outcome == SMTP_HOOK_STOPPED) {
+		smtp_session_log_message (self, "refused by smtp.data");
+		smtp_delivery_free (d);
+		smtp_session_end_transaction (self);
+		return;
+	}
+	if (outcome == SMTP_HOOK_DISCARD || t->discard || self->discard_all) {
+		smtp_session_log_message (self, "discarded");
+		smtp_session_reply (self, 250, "2.0.0", "OK, message stored (id %s)", self->id);
+		smtp_delivery_free (d);
+		smtp_session_end_transaction (self);
+		return;
+	}
+	d->quarantine_all = outcome == SMTP_HOOK_QUARANTINE || t->quarantine || self->quarantine_all;
+	d->final = smtp_session_build_final (self, d->message, result);
+
+	/* delivery.local once per account, for its first recipient */
+	d->accounts = g_ptr_array_new ();
+	for (guint i = 0; i < t->recipients->len; i++) {
+		SmtpRecipient *r = g_ptr_array_index (t->recipients, i);
+		gboolean seen = FALSE;
+		for (guint j = 0; j < d->accounts->len && !seen; j++)
+			seen = strcmp (((SmtpRecipient *)g_ptr_array_index (d->accounts, j))->account, r->account) == 0;
+		if (!seen)
+			g_ptr_array_add (d->accounts, r);
+	}
+	d->targets = g_array_new (FALSE, FALSE, sizeof (EpStoreTarget));
+	d->names = g_ptr_array_new_with_free_func (g_free);
+	d->next = 0;
+	smtp_delivery_next_local (d);
+}
+
+/* The message is complete (the "." of DATA, or BDAT LAST). */
+static void
+smtp_session_message_received (SmtpSession *self)
+{
+	SmtpTransaction *t = &self->trans;
+	SmtpDelivery *d;
+
+	if (t->message.overflow) {
+		smtp_session_log_message (self, "too big");
+		smtp_session_emit_rejected (self, "smtp.data", NULL, NULL, 552, "5.3.4", "Message too big");
+		smtp_session_reply (self, 552, "5.3.4", "Message size exceeds fixed maximum message size");
+		smtp_transaction_reset (t);
+		return;
+	}
+	d = g_new0 (SmtpDelivery, 1);
+	d->self = g_object_ref (self);
+	{
+		/* keep the total for the log: stealing resets the counter */
+		guint64 total = t->message.total;
+		d->message = smtp_message_steal (&t->message);
+		t->message.total = total;
+	}
+	d->recipient_paths = g_ptr_array_new ();
+	for (guint i = 0; i < t->recipients->len; i++)
+		g_ptr_array_add (d->recipient_paths, ((SmtpRecipient *)g_ptr_array_index (t->recipients, i))->path);
+	g_ptr_array_add (d->recipient_paths, NULL);
+	d->data.session = &self->info;
+	d->data.sender = t->sender;
+	d->data.recipients = (const char *const *)d->recipient_paths->pdata;
+	d->data.message = d->message;
+	smtp_session_suspend (self);
+	ep_hook_smtp_data_run_async (smtp_session_bus (self), &d->data, 0, self->cancellable,
+				     smtp_delivery_on_data_done, d);
+}
+
+/* ---- DATA and BDAT ---------------------------------------------------------------------- */
+
+static void
+smtp_session_cmd_data (SmtpSession *self)
+{
+	SmtpTransaction *t = &self->trans;
+
+	if (!t->active) {
+		smtp_session_reply (self, 503, "5.5.1", "Need MAIL command");
+		return;
+	}
+	if (t->bdat) {
+		smtp_session_reply (self, 503, "5.5.1", "DATA not allowed after BDAT");
+		return;
+	}
+	if (t->recipients->len == 0) {
+		smtp_session_reply (self, 554, "5.5.1", "No valid recipients");
+		return;
+	}
+	smtp_session_reply (self, 354, NULL, "End data with <CR><LF>.<CR><LF>");
+	self->state = SMTP_STATE_DATA;
+	ep_connection_set_max_line (self->conn, SMTP_DATA_MAX_LINE);
+	ep_connection_set_idle_timeout (self->conn, smtp_session_limits (self)->data_timeout);
+}
+
+static void
+smtp_session_data_line (SmtpSession *self, const char *line, gsize len)
+{
+	if (smtp_data_line (&self->trans.message, line, len) == SMTP_DATA_END) {
+		smtp_session_set_command_mode (self);
+		smtp_session_message_received (self);
+	}
+}
+
+/* A bare CR, bare LF or NUL, or a line too long to find its end. */
+static void
+smtp_session_protocol_violation (SmtpSession *self, const char *what, gboolean too_long)
+{
+	ep_log_info (SMTP_MODULE, self->id, "protocol violation from %s: %s%s; closing",
+		     ep_connection_get_peer_ip (self->conn), what,
+		     self->state == SMTP_STATE_DATA || self->state == SMTP_STATE_BDAT ? " in message data" : "");
+	if (self->trans.active && (self->state == SMTP_STATE_DATA || self->state == SMTP_STATE_BDAT))
+		smtp_session_log_message (self, "refused (protocol violation)");
+	if (too_long)
+		smtp_session_send_and_close (self, 500, "5.5.6", "Line too long, closing connection");
+	else
+		smtp_session_send_and_close (self, 500, "5.5.2",
+					     "Bare CR, bare LF or NUL received, closing connection");
+}
+
+static void
+smtp_session_chunk_done (SmtpSession *self)
+{
+	SmtpTransaction *t = &self->trans;
+	gboolean last = self->chunk_last;
+	SmtpReply error = self->chunk_error;
+
+	smtp_session_set_command_mode (self);
+	if (self->chunk_keep && t->message.overflow && t->failed.code == 0) {
+		t->failed = (SmtpReply){552, "5.3.4", "Message size exceeds fixed maximum message size"};
+		error = t->failed;
+	}
+	if (error.code != 0) {
+		if (last && t->active) {
+			smtp_session_log_message (self, "refused");
+			smtp_transaction_reset (t);
+		}
+		smtp_session_reply_static (self, &error);
+		return;
+	}
+	if (!last) {
+		smtp_session_reply (self, 250, "2.0.0", "%" G_GUINT64_FORMAT " octets received", t->message.total);
+		return;
+	}
+	switch (smtp_octet_validator_finish (&t->validator)) {
+	case SMTP_OCTETS_OK:
+		break;
+	case SMTP_OCTETS_LINE_TOO_LONG:
+		/* taken care of as the octets came */
+		break;
+	case SMTP_OCTETS_BARE_CR:
+	case SMTP_OCTETS_BARE_LF:
+	case SMTP_OCTETS_NUL:
+		self->state = SMTP_STATE_BDAT;
+		smtp_session_protocol_violation (self, "bare CR at the end of the message", FALSE);
+		return;
+	}
+	smtp_session_message_received (self);
+}
+
+/* Reads the octets of the current chunk.  Returns FALSE when it needs more
+ * input or the session ended. */
+static gboolean
+smtp_session_read_chunk (SmtpSession *self)
+{
+	SmtpTransaction *t = &self->trans;
+
+	while (self->chunk_remaining > 0) {
+		g_autoptr (GBytes) bytes =
+		    ep_connection_read_bytes (self->conn, (gsize)MIN (self->chunk_remaining, SMTP_CHUNK_READ));
+		const guint8 *data;
+		gsize len;
+
+		if (bytes == NULL)
+			return FALSE;
+		data = g_bytes_get_data (bytes, &len);
+		self->chunk_remaining -= len;
+		if (!self->chunk_keep)
+			continue;
+		switch (smtp_octet_validator_feed (&t->validator, data, len)) {
+		case SMTP_OCTETS_OK:
+			smtp_message_append (&t->message, data, len);
+			break;
+		case SMTP_OCTETS_LINE_TOO_LONG:
+			/* the chunk sizes keep us in step: refuse, read on */
+			t->failed = (SmtpReply){500, "5.5.6", "Line too long"};
+			self->chunk_error = t->failed;
+			self->chunk_keep = FALSE;
+			break;
+		case SMTP_OCTETS_BARE_CR:
+		case SMTP_OCTETS_BARE_LF:
+		case SMTP_OCTETS_NUL:
+			smtp_session_protocol_violation (self, smtp_octets_status_to_string (t->validator.status),
+							 FALSE);
+			return FALSE;
+		}
+	}
+	smtp_session_chunk_done (self);
+	return !self->closing;
+}
+
+static void
+smtp_session_cmd_bdat (SmtpSession *self, const SmtpCommand *cmd)
+{
+	SmtpTransaction *t = &self->trans;
+
+	self->chunk_remaining = cmd->chunk_size;
+	self->chunk_last = cmd->last;
+	self->chunk_keep = FALSE;
+	self->chunk_error = (SmtpReply){0, NULL, NULL};
+	/* whatever the answer, the chunk's octets are read (RFC 3030 §2) */
+	if (self->rejected || self->helo == NULL || !t->active)
+		self->chunk_error = (SmtpReply){503, "5.5.1", "Need MAIL command"};
+	else if (t->recipients->len == 0)
+		self->chunk_error = (SmtpReply){554, "5.5.1", "No valid recipients"};
+	else if (t->failed.code != 0)
+		self->chunk_error = t->failed;
+	else
+		self->chunk_keep = TRUE;
+	if (t->active)
+		t->bdat = TRUE;
+	self->state = SMTP_STATE_BDAT;
+	ep_connection_set_idle_timeout (self->conn, smtp_session_limits (self)->data_timeout);
+}
+
+/* ---- STARTTLS ------------------------------------------------------------------------------ */
+
+static void
+smtp_session_on_starttls_done (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr (SmtpSession) self = user_data;
+	g_autoptr (GError) error = NULL;
+
+	if (!ep_connection_start_tls_finish (EP_CONNECTION (source), res, &error)) {
+		ep_log_info (SMTP_MODULE, self->id, "STARTTLS failed: %s", error->message);
+		if (!self->closing) {
+			self->closing = TRUE;
+			g_cancellable_cancel (self->cancellable);
+			ep_connection_abort (self->conn);
+		}
+		return;
+	}
+	if (self->closing)
+		return;
+	/* RFC 3207 §4.2: forget everything learnt before the handshake */
+	smtp_transaction_reset (&self->trans);
+	g_clear_pointer (&self->helo, g_free);
+	self->info.helo = NULL;
+	self->ehlo = FALSE;
+	self->info.tls_active = TRUE;
+	ep_log_debug (SMTP_MODULE, self->id, "STARTTLS: %s %s", ep_connection_get_tls_version (self->conn),
+		      ep_connection_get_tls_cipher (self->conn));
+	smtp_session_set_command_mode (self);
+	smtp_session_resume (self);
+}
+
+static void
+smtp_session_cmd_starttls (SmtpSession *self)
+{
+	EpTlsContext *tls = ep_context_get_tls (self->server->ctx);
+
+	if (ep_connection_is_tls (self->conn)) {
+		smtp_session_reply (self, 503, "5.5.1", "TLS already active");
+		return;
+	}
+	if (tls == NULL) {
+		smtp_session_reply (self, 502, "5.5.1", "STARTTLS not available");
+		return;
+	}
+	if (self->trans.active) {
+		smtp_session_reply (self, 503, "5.5.1", "STARTTLS not allowed during a mail transaction");
+		return;
+	}
+	smtp_session_reply (self, 220, "2.0.0", "Ready to start TLS");
+	smtp_session_suspend (self);
+	ep_connection_start_tls_async (self->conn, tls, NULL, smtp_session_on_starttls_done, g_object_ref (self));
+}
+
+/* ---- commands ----------------------------------------------------------------------------- */
+
+static void
+smtp_session_command (SmtpSession *self, const char *line, gsize len)
+{
+	SmtpTransaction *t = &self->trans;
+	SmtpCommand cmd;
+	SmtpReply reply;
+	SmtpParseFlags flags = t->active && t->smtputf8 ? SMTP_PARSE_UTF8 : SMTP_PARSE_NONE;
+
+	if (!smtp_command_parse (line, len, flags, &cmd, &reply)) {
+		if (cmd.verb == SMTP_VERB_BDAT) {
+			/* its octets follow, and their number is unknown */
+			ep_log_info (SMTP_MODULE, self->id, "malformed BDAT; closing");
+			smtp_session_send_and_close (self, reply.code, reply.enhanced,
+						     "Syntax error in BDAT, closing connection");
+		} else {
+			smtp_session_reply_static (self, &reply);
+		}
+		smtp_command_clear (&cmd);
+		return;
+	}
+
+	if (self->rejected && cmd.verb != SMTP_VERB_QUIT && cmd.verb != SMTP_VERB_BDAT) {
+		smtp_session_reply (self, 503, "5.5.1", "Bad sequence of commands");
+		smtp_command_clear (&cmd);
+		return;
+	}
+
+	switch (cmd.verb) {
+	case SMTP_VERB_HELO:
+	case SMTP_VERB_EHLO:
+		smtp_session_cmd_helo (self, &cmd);
+		break;
+	case SMTP_VERB_MAIL:
+		smtp_session_cmd_mail (self, &cmd);
+		break;
+	case SMTP_VERB_RCPT:
+		smtp_session_cmd_rcpt (self, &cmd);
+		break;
+	case SMTP_VERB_DATA:
+		smtp_session_cmd_data (self);
+		break;
+	case SMTP_VERB_BDAT:
+		smtp_session_cmd_bdat (self, &cmd);
+		break;
+	case SMTP_VERB_RSET:
+		smtp_transaction_reset (t);
+		smtp_session_reply (self, 250, "2.0.0", "OK");
+		break;
+	case SMTP_VERB_NOOP:
+		smtp_session_reply (self, 250, "2.0.0", "OK");
+		break;
+	case SMTP_VERB_QUIT:
+		smtp_session_send_and_close (self, 221, "2.0.0", "closing connection");
+		break;
+	case SMTP_VERB_VRFY:
+		/* RFC 5321 §3.5.3: says nothing about the user */
+		smtp_session_reply (self, 252, "2.1.5",
+				    "Cannot VRFY user, but will accept message and attempt delivery");
+		break;
+	case SMTP_VERB_EXPN:
+		smtp_session_reply (self, 502, "5.5.1", "EXPN not available");
+		break;
+	case SMTP_VERB_HELP:
+		smtp_session_reply (self, 214, "2.0.0",
+				    "Commands: HELO EHLO MAIL RCPT DATA BDAT RSET NOOP QUIT VRFY HELP STARTTLS");
+		break;
+	case SMTP_VERB_STARTTLS:
+		smtp_session_cmd_starttls (self);
+		break;
+	case SMTP_VERB_AUTH:
+		/* authentication comes with the auth modules; until then it is
+		 * neither advertised nor accepted */
+		smtp_session_reply (self, 502, "5.5.1", "AUTH not available");
+		break;
+	case SMTP_VERB_UNKNOWN:
+	default:
+		smtp_session_reply (self, 500, "5.5.2", "Command unrecognized");
+		break;
+	}
+	smtp_command_clear (&cmd);
+}
+
+static void
+smtp_session_on_input (EpConnection *conn, gpointer user_data)
+{
+	g_autoptr (SmtpSession) self = g_object_ref (SMTP_SESSION (user_data));
+
+	while (!self->busy && !self->closing) {
+		const char *line = NULL;
+		gsize len = 0;
+		EpLineStatus status;
+
+		if (self->state == SMTP_STATE_BDAT) {
+			if (!smtp_session_read_chunk (self))
+				break;
+			continue;
+		}
+		if (self->state != SMTP_STATE_COMMAND && self->state != SMTP_STATE_DATA)
+			break;
+		status = ep_connection_read_line (conn, &line, &len);
+		switch (status) {
+		case EP_LINE_NEED_MORE:
+			return;
+		case EP_LINE_OK:
+			if (self->state == SMTP_STATE_DATA)
+				smtp_session_data_line (self, line, len);
+			else
+				smtp_session_command (self, line, len);
+			break;
+		case EP_LINE_TOO_LONG:
+			smtp_session_protocol_violation (self, "line too long", TRUE);
+			return;
+		case EP_LINE_BARE_CR:
+		case EP_LINE_BARE_LF:
+		case EP_LINE_NUL:
+			smtp_session_protocol_violation (self, ep_line_status_to_string (status), FALSE);
+			return;
+		}
+	}
+}
+
+static void
+smtp_session_on_timeout (EpConnection *conn, gboolean total, gpointer user_data)
+{
+	SmtpSession *self = SMTP_SESSION (user_data);
+
+	ep_log_info (SMTP_MODULE, self->id, "%s timeout; closing", total ? "session" : "idle");
+	if (self->trans.active && (self->state == SMTP_STATE_DATA || self->state == SMTP_STATE_BDAT))
+		smtp_session_log_message (self, "timed out");
+	smtp_session_send_and_close (self, 421, "4.4.2",
+				     total ? "Session time limit exceeded, closing connection"
+					   : "Timeout, closing connection");
+}
+
+static void
+smtp_session_on_closed (EpConnection *conn, const GError *error, gpointer user_data)
+{
+	g_autoptr (SmtpSession) self = g_object_ref (SMTP_SESSION (user_data));
+
+	self->closing = TRUE;
+	self->state = SMTP_STATE_CLOSED;
+	g_cancellable_cancel (self->cancellable);
+	if (error != NULL)
+		ep_log_info (SMTP_MODULE, self->id, "disconnect from %s (%u messages): %s",
+			     ep_connection_get_peer_ip (conn), self->n_messages, error->message);
+	else
+		ep_log_info (SMTP_MODULE, self->id, "disconnect from %s (%u messages)",
+			     ep_connection_get_peer_ip (conn), self->n_messages);
+	g_hash_table_remove (self->server->sessions, self);
+}
+
+/* ---- life ----------------------------------------------------------------------------------- */
+
+static void
+smtp_session_dispose (GObject *object)
+{
+	SmtpSession *self = SMTP_SESSION (object);
+
+	if (self->conn != NULL) {
+		/* nothing may call back into a session that is gone */
+		ep_connection_set_handlers (self->conn, NULL, NULL, NULL, NULL);
+		if (!ep_connection_is_closed (self->conn))
+			ep_connection_close (self->conn);
+		g_clear_object (&self->conn);
+	}
+	G_OBJECT_CLASS (smtp_session_parent_class)->dispose (object);
+}
+
+static void
+smtp_session_finalize (GObject *object)
+{
+	SmtpSession *self = SMTP_SESSION (object);
+
+	smtp_transaction_reset (&self->trans);
+	g_free (self->helo);
+	g_free (self->listener_kind);
+	g_clear_object (&self->cancellable);
+	G_OBJECT_CLASS (smtp_session_parent_class)->finalize (object);
+}
+
+static void
+smtp_session_class_init (SmtpSessionClass *klass)
+{
+	GObjectClass *object_class = G_OBJECT_CLASS (klass);
+
+	object_class->dispose = smtp_session_dispose;
+	object_class->finalize = smtp_session_finalize;
+}
+
+static void
+smtp_session_init (SmtpSession *self)
+{
+	self->cancellable = g_cancellable_new ();
+	self->state = SMTP_STATE_CONNECT;
+}
+
+void
+smtp_session_accept (SmtpServer *server, GSocketConnection *connection, const char *listener_kind)
+{
+	g_autoptr (SmtpSession) self = g_object_new (SMTP_TYPE_SESSION, NULL);
+	const SmtpLimits *limits = &server->limits;
+	gboolean implicit_tls = g_strcmp0 (listener_kind, "submissions") == 0;
+	EpTlsContext *tls = ep_context_get_tls (server->ctx);
+	guint n_peer;
+	SmtpOp *op;
+
+	self->server = server;
+	self->listener_kind = g_strdup (listener_kind);
+	self->conn = ep_connection_new (connection, "smtp");
+	self->id = ep_connection_get_session_id (self->conn);
+	self->info.session_id = self->id;
+	self->info.peer = ep_connection_get_peer_address (self->conn);
+	self->info.local = ep_connection_get_local_address (self->conn);
+	self->info.listener_kind = self->listener_kind;
+	self->info.tls_active = implicit_tls;
+	g_hash_table_add (server->sessions, g_object_ref (self));
+
+	ep_connection_set_handlers (self->conn, smtp_session_on_input, smtp_session_on_timeout, smtp_session_on_closed,
+				    self);
+	ep_connection_set_max_line (self->conn, SMTP_COMMAND_MAX_LINE_PATH);
+	ep_connection_set_idle_timeout (self->conn, limits->command_timeout);
+	ep_connection_set_total_timeout (self->conn, limits->session_timeout);
+	if (implicit_tls) {
+		if (tls == NULL) {
+			/* start() refuses this configuration; never serve it in clear */
+			ep_log_warning (SMTP_MODULE, self->id, "submissions listener without TLS; closing");
+			self->closing = TRUE;
+			ep_connection_abort (self->conn);
+			return;
+		}
+		ep_connection_set_implicit_tls (self->conn, tls);
+	}
+	ep_log_info (SMTP_MODULE, self->id, "connect from %s on %s listener", ep_connection_get_peer_ip (self->conn),
+		     listener_kind);
+	ep_connection_start (self->conn);
+	/* no input is read before the greeting */
+	smtp_session_suspend (self);
+
+	n_peer = ep_connection_count_peer (self->conn);
+	if (limits->max_connections_per_ip > 0 && n_peer > limits->max_connections_per_ip) {
+		ep_log_info (SMTP_MODULE, self->id, "%u connections from %s; refused", n_peer,
+			     ep_connection_get_peer_ip (self->conn));
+		smtp_session_send_and_close (self, 421, "4.7.0",
+					     "Too many connections from your address, try again later");
+		return;
+	}
+	op = smtp_op_new (self, NULL);
+	op->connect.session = &self->info;
+	ep_hook_smtp_connect_run_async (smtp_session_bus (self), &op->connect, 0, self->cancellable,
+					smtp_session_on_connect_done, op);
+}
+
+void
+smtp_server_close_all (SmtpServer *server)
+{
+	GHashTableIter iter;
+	gpointer key;
+
+	g_hash_table_iter_init (&iter, server->sessions);
+	while (g_hash_table_iter_next (&iter, &key, NULL)) {
+		SmtpSession *self = key;
+		if (!self->closing) {
+			g_autofree char *line = g_strdup_printf ("%s Service shutting down, closing connection",
+								 smtp_session_hostname (self));
+			smtp_session_send (self, 421, "4.3.2", line);
+			self->closing = TRUE;
+			g_cancellable_cancel (self->cancellable);
+		}
+		ep_connection_set_handlers (self->conn, NULL, NULL, NULL, NULL);
+		ep_connection_close (self->conn);
+	}
+	g_hash_table_remove_all (server->sessions);
+}
