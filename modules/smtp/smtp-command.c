@@ -876,7 +876,7 @@ smtp_command_parse (const char *line, gsize len, SmtpParseFlags flags, SmtpComma
 
 	if (len > SMTP_COMMAND_MAX_LINE_PATH ||
 	    (len > SMTP_COMMAND_MAX_LINE && cmd->verb != SMTP_VERB_MAIL && cmd->verb != SMTP_VERB_RCPT)) {
-		REPLY (reply, 500, "5.5.6", "Line too long");
+		REPLY (reply, 500, "5.5.2", "Line too long");
 		return FALSE;
 	}
 

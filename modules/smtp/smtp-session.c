@@ -12,7 +12,7 @@
  * What closes the connection (always after one last reply):
  *   QUIT                                     221 2.0.0
  *   a bare CR, bare LF or NUL anywhere       500 5.5.2   (never repaired)
- *   a line the framer cannot end             500 5.5.6   (command > 2046
+ *   a line the framer cannot end             500 5.5.2   (command > 2046
  *     octets, DATA line > 998): the next command boundary is unknown
  *   a BDAT whose size cannot be read         501 5.5.4   (same reason)
  *   too many errors in a row                 421 4.7.0
@@ -1123,7 +1123,7 @@ smtp_session_protocol_violation (SmtpSession *self, const char *what, gboolean t
 	if (self->trans.active && (self->state == SMTP_STATE_DATA || self->state == SMTP_STATE_BDAT))
 		smtp_session_log_message (self, "refused (protocol violation)");
 	if (too_long)
-		smtp_session_send_and_close (self, 500, "5.5.6", "Line too long, closing connection");
+		smtp_session_send_and_close (self, 500, "5.5.2", "Line too long, closing connection");
 	else
 		smtp_session_send_and_close (self, 500, "5.5.2",
 					     "Bare CR, bare LF or NUL received, closing connection");
@@ -1194,7 +1194,7 @@ smtp_session_read_chunk (SmtpSession *self)
 			break;
 		case SMTP_OCTETS_LINE_TOO_LONG:
 			/* the chunk sizes keep us in step: refuse, read on */
-			t->failed = (SmtpReply){500, "5.5.6", "Line too long"};
+			t->failed = (SmtpReply){500, "5.5.2", "Line too long"};
 			self->chunk_error = t->failed;
 			self->chunk_keep = FALSE;
 			break;
