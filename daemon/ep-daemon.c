@@ -555,6 +555,9 @@ ep_daemon_on_stop (gpointer user_data)
 	ep_log_message (NULL, NULL, "stopping: no new connections; waiting up to %d s for %u open sessions",
 			EP_DAEMON_DRAIN_TIMEOUT_S, g_hash_table_size (self->connections));
 	ep_daemon_stop_listening (self);
+	/* protocol modules finish their sessions with a goodbye */
+	if (self->core != NULL)
+		g_cancellable_cancel (self->core->stopping);
 	if (g_hash_table_size (self->connections) == 0) {
 		g_main_loop_quit (self->loop);
 		return G_SOURCE_CONTINUE;

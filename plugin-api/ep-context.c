@@ -29,6 +29,7 @@ ep_core_new (EpConfig *config)
 	core->services = ep_service_registry_new ();
 	core->workers = ep_worker_pool_new (0, 10000);
 	core->listener_kinds = g_ptr_array_new_with_free_func ((GDestroyNotify) ep_listener_kind_free);
+	core->stopping = g_cancellable_new ();
 	return core;
 }
 
@@ -38,6 +39,7 @@ ep_core_free (EpCore *core)
 	if (core == NULL)
 		return;
 	g_ptr_array_unref (core->listener_kinds);
+	g_clear_object (&core->stopping);
 	g_clear_object (&core->db);
 	g_clear_object (&core->tls);
 	g_clear_object (&core->workers);
@@ -162,6 +164,22 @@ EpTlsContext *
 ep_context_get_tls (EpContext *ctx)
 {
 	return ctx->core->tls;
+}
+
+/**
+ * ep_context_get_stopping:
+ *
+ * Returns: (transfer none): a cancellable the daemon cancels when it starts
+ *   to stop (SIGTERM): listeners are closed and open sessions have a grace
+ *   period before they are cut.  Protocol modules connect to its
+ *   "cancelled" signal to finish their sessions politely: the command under
+ *   way completes, then the client gets the protocol's "shutting down"
+ *   answer (SMTP 421 4.3.2, IMAP BYE) and the connection closes.
+ */
+GCancellable *
+ep_context_get_stopping (EpContext *ctx)
+{
+	return ctx->core->stopping;
 }
 
 /**

@@ -46,6 +46,8 @@ EP_API EpDb              *ep_context_get_db (EpContext *ctx);
 /* The server TLS material of [tls] / [[tls.sni]]; NULL when none is configured
  * (and in config-check before it is loaded).  Valid from start() on. */
 EP_API EpTlsContext      *ep_context_get_tls (EpContext *ctx);
+/* Cancelled when the daemon starts draining for a stop. */
+EP_API GCancellable      *ep_context_get_stopping (EpContext *ctx);
 
 EP_API void     ep_context_set_data (EpContext *ctx, gpointer data, GDestroyNotify destroy);
 EP_API gpointer ep_context_get_data (EpContext *ctx);

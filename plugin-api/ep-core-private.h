@@ -28,6 +28,7 @@ typedef struct {
 	EpDb *db; /* (nullable): set once the database is reachable */
 	EpTlsContext *tls; /* (nullable): [tls], loaded before privileges are dropped */
 	GPtrArray *listener_kinds; /* of EpListenerKind */
+	GCancellable *stopping;    /* cancelled when the daemon starts draining */
 } EpCore;
 
 EP_API EpCore    *ep_core_new (EpConfig *config);

@@ -178,6 +178,18 @@ smtp_session_send_and_close (SmtpSession *self, guint code, const char *enhanced
 	smtp_session_close (self);
 }
 
+/* While the daemon drains: a session between transactions is told and
+ * closed.  Returns TRUE when it was. */
+static gboolean
+smtp_session_drain_if_idle (SmtpSession *self)
+{
+	if (!self->server->draining || self->closing || self->busy || self->state != SMTP_STATE_COMMAND ||
+	    self->trans.active)
+		return FALSE;
+	smtp_session_send_and_close (self, 421, "4.3.2", "Service shutting down, closing connection");
+	return TRUE;
+}
+
 /*
  * Answers a command.  Error replies in a row are counted: the one that
  * reaches max_errors is replaced by 421 and the session ends.
@@ -1388,6 +1400,8 @@ smtp_session_on_input (EpConnection *conn, gpointer user_data)
 		}
 		if (self->state != SMTP_STATE_COMMAND && self->state != SMTP_STATE_DATA)
 			break;
+		if (smtp_session_drain_if_idle (self))
+			return;
 		status = ep_connection_read_line (conn, &line, &len);
 		switch (status) {
 		case EP_LINE_NEED_MORE:
@@ -1539,6 +1553,21 @@ smtp_session_accept (SmtpServer *server, GSocketConnection *connection, const ch
 	op->connect.session = &self->info;
 	ep_hook_smtp_connect_run_async (smtp_session_bus (self), &op->connect, 0, self->cancellable,
 					smtp_session_on_connect_done, op);
+}
+
+void
+smtp_server_drain (SmtpServer *server)
+{
+	g_autoptr (GPtrArray) sessions = g_ptr_array_new_with_free_func (g_object_unref);
+	GHashTableIter iter;
+	gpointer key;
+
+	server->draining = TRUE;
+	g_hash_table_iter_init (&iter, server->sessions);
+	while (g_hash_table_iter_next (&iter, &key, NULL))
+		g_ptr_array_add (sessions, g_object_ref (key));
+	for (guint i = 0; i < sessions->len; i++)
+		smtp_session_drain_if_idle (g_ptr_array_index (sessions, i));
 }
 
 void

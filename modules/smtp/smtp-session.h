@@ -24,6 +24,9 @@ typedef struct {
 	SmtpLimits limits;
 	EpStore *store;	      /* (nullable): looked up at start() */
 	GHashTable *sessions; /* SmtpSession, owned */
+	gboolean draining;    /* the daemon is stopping */
+	GCancellable *stopping; /* ep_context_get_stopping(), owned */
+	gulong stopping_id;
 } SmtpServer;
 
 #define SMTP_TYPE_SESSION (smtp_session_get_type ())
@@ -37,6 +40,12 @@ G_DECLARE_FINAL_TYPE (SmtpSession, smtp_session, SMTP, SESSION, GObject)
  * the connection closed.
  */
 void smtp_session_accept (SmtpServer *server, GSocketConnection *connection, const char *listener_kind);
+
+/* The daemon is stopping: every session waiting for a command gets 421
+ * and closes now; the others finish what they are doing (a message being
+ * received is still stored and answered) and get 421 at their next
+ * command. */
+void smtp_server_drain (SmtpServer *server);
 
 /* Says 421 to every client and closes every session (daemon shutdown). */
 void smtp_server_close_all (SmtpServer *server);

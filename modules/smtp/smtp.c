@@ -83,6 +83,9 @@ smtp_on_accept (EpContext *ctx, GSocketConnection *connection, const EpConfigLis
 static void
 smtp_server_free (SmtpServer *server)
 {
+	if (server->stopping_id != 0)
+		g_cancellable_disconnect (server->stopping, server->stopping_id);
+	g_clear_object (&server->stopping);
 	smtp_server_close_all (server);
 	g_hash_table_unref (server->sessions);
 	g_clear_object (&server->store);
@@ -111,6 +114,12 @@ smtp_init (EpContext *ctx, GError **error)
 	return TRUE;
 }
 
+static void
+smtp_on_stopping (GCancellable *stopping, gpointer user_data)
+{
+	smtp_server_drain (user_data);
+}
+
 static gboolean
 smtp_start (EpContext *ctx, GError **error)
 {
@@ -123,6 +132,10 @@ smtp_start (EpContext *ctx, GError **error)
 		return FALSE;
 	}
 	g_set_object (&server->store, EP_STORE (store));
+	if (server->stopping == NULL) {
+		server->stopping = g_object_ref (ep_context_get_stopping (ctx));
+		server->stopping_id = g_cancellable_connect (server->stopping, G_CALLBACK (smtp_on_stopping), server, NULL);
+	}
 	/* a 'submissions' listener without [tls] was refused at init; the
 	 * commands of the CLI start modules without loading TLS at all */
 	if (ep_config_get_domains (ep_context_get_config (ctx)) == NULL ||

@@ -1138,3 +1138,39 @@ def test_accepted_mail_survives_restart_and_database_loss(tmp_root, password_has
         assert len(messages) == 1, f'{len(messages)} messages in alice'
     finally:
         d.close()
+
+
+def test_stop_says_goodbye_and_finishes_transactions(tmp_root, password_hash):
+    """SIGTERM: a session waiting for a command gets 421 4.3.2 at once; one
+    in the middle of a transaction still gets its message stored and
+    answered, then 421 at its next command."""
+    config = new_config(tmp_root, 'stopping')
+    port = free_port()
+    config.write(config.base(modules=['store-pg', 'smtp']) + accounts(password_hash) + listener('smtp', port))
+    d = start_daemon(config)
+    d.port = port
+    try:
+        idle = connect(d)
+        idle.ehlo()
+        busy = connect(d)
+        busy.ehlo()
+        start_transaction(busy)
+        marker = new_marker('drain')
+        msg = make_message(marker)
+        d.signal(signal.SIGTERM)
+        replies = idle.replies_until_closed(timeout=5)
+        assert [(r.code, r.enhanced) for r in replies] == [(421, '4.3.2')], replies
+        assert busy.cmd('DATA').code == 354
+        busy.send(msg + b'.\r\n')
+        rep = busy.reply()
+        assert rep.code == 250, rep
+        busy.send(b'NOOP\r\n')
+        replies = busy.replies_until_closed(timeout=5)
+        assert [(r.code, r.enhanced) for r in replies] == [(421, '4.3.2')], replies
+        # with no session left the daemon ends by itself, well before the grace period
+        assert d.proc.wait(20) == 0, d.log()[-3000:]
+        d.close()
+        d = start_daemon(config)
+        check_delivered(config, 'alice', marker, msg)
+    finally:
+        d.close()
