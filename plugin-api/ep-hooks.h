@@ -106,17 +106,35 @@ typedef struct {
 } EpSubmissionMessageCtx;
 
 /* auth.verify: a credential check.  A backend that knows the user answers
- * ACCEPT (and sets the account) or REJECT; one that does not, CONTINUE. */
+ * ACCEPT (and sets the account) or REJECT; one that does not, CONTINUE.
+ *
+ * Two kinds of question:
+ * - @secret set (PLAIN, LOGIN, XOAUTH2/OAUTHBEARER tokens): check it.  For
+ *   passwords the backend also handles the second factor (a TOTP code
+ *   appended to the password, app passwords that bypass it) and does the
+ *   same work for an unknown user as for a wrong password.
+ * - @want_scram set (SCRAM-SHA-256[-PLUS]), @secret NULL: hand over the
+ *   stored SCRAM credentials of @username in @scram_credentials
+ *   ("SCRAM-SHA-256$<iterations>:<b64 salt>$<b64 StoredKey>:<b64 ServerKey>")
+ *   with ACCEPT; the SASL exchange then proves the password.  An account
+ *   that requires a second factor has no SCRAM credentials to give
+ *   (REJECT), except through its app passwords (@username "name" with the
+ *   app password's SCRAM credentials is not supported: use PLAIN).
+ * - @is_bearer: @secret is an OAuth 2.0 bearer token (OAUTHBEARER/XOAUTH2).
+ */
 typedef struct {
 	const char *session_id;   /* in: (nullable) */
 	const char *protocol;     /* in: "smtp", "imap", "pop3", "jmap", "managesieve" */
 	const char *mechanism;    /* in: SASL mechanism, e.g. "PLAIN" */
 	const char *username;     /* in: the authentication identity */
 	const char *authzid;      /* in: (nullable): the authorization identity asked for */
-	const char *secret;       /* in: the password or token; never log it */
+	const char *secret;       /* in: (nullable): the password or token; never log it */
 	GInetSocketAddress *peer; /* in: (nullable) */
 	gboolean tls_active;      /* in */
 	char *account;            /* out: the account the credentials open */
+	gboolean want_scram;      /* in: give SCRAM credentials instead of checking @secret */
+	gboolean is_bearer;       /* in: @secret is a bearer token */
+	char *scram_credentials;  /* out: with @want_scram */
 } EpAuthVerifyCtx;
 
 /* directory.resolve: is this address ours, and whose is it.  A directory

@@ -6,6 +6,7 @@
 #define __EPISTLE_H_INSIDE__
 
 #include "ep-api.h"
+#include "ep-auth-guard.h"
 #include "ep-config-schema.h"
 #include "ep-config.h"
 #include "ep-connection.h"
