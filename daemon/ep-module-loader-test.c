@@ -77,7 +77,7 @@ test_loader_refusals (void)
 		const char *name;
 		const char *expect;
 	} cases[] = {
-		{ "test-bad-abi", "test-bad-abi.so: the module was built for module ABI 999 but this daemon has ABI 1" },
+		{ "test-bad-abi", "test-bad-abi.so: the module was built for module ABI 1000 but this daemon has ABI 2" },
 		{ "test-needs-missing", "module 'test-needs-missing' requires 'service:test-nonexistent', which no "
 					"loaded module provides" },
 		{ "test-wrong-name", "test-wrong-name.so: the module calls itself 'test-something-else'" },
