@@ -11,7 +11,9 @@ G_BEGIN_DECLS
 /*
  * EpStorePg: the EpStore of the store-pg module, on the PostgreSQL
  * database.  Every write is one statement (a function of the module's
- * migrations), so it commits before it answers.
+ * migrations), so it commits before it answers.  Deliveries that come
+ * while another is in flight go together in one transaction (group
+ * commit), each still all-or-nothing on its own.
  */
 
 #define EP_TYPE_STORE_PG (ep_store_pg_get_type ())

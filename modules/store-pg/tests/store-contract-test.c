@@ -1202,6 +1202,359 @@ test_search_text (void)
 	g_assert_error (error, EP_ERROR, EP_ERROR_NOT_FOUND);
 }
 
+/* ---- group commit of deliveries ------------------------------------------ */
+
+/* Holds a mailbox's row locked from a connection of its own, as a long
+ * transaction of another process would: a delivery to it waits, and the
+ * deliveries after it pile up behind it. */
+typedef struct {
+	EpDb *db;
+	EpDbTransaction *tx;
+} TestLock;
+
+static void
+test_lock_mailbox (TestLock *lock, const char *account, const char *mailbox)
+{
+	g_autoptr (GError) error = NULL;
+	g_autoptr (EpDbParams) params = ep_db_params_new_text (account, mailbox, NULL);
+	g_autoptr (EpDbResult) res = NULL;
+	GAsyncResult *r = NULL;
+
+	lock->db = ep_db_new (cluster.conninfo, 1, &error);
+	g_assert_no_error (error);
+	ep_db_begin_async (lock->db, NULL, test_on_result, &r);
+	lock->tx = ep_db_begin_finish (lock->db, test_wait (&r), &error);
+	g_clear_object (&r);
+	g_assert_no_error (error);
+	ep_db_transaction_query_async (
+	    lock->tx,
+	    "SELECT m.id FROM store_mailboxes m JOIN store_accounts a ON a.id = m.account_id "
+	    "WHERE a.name = $1 AND m.name = $2 FOR UPDATE OF m",
+	    params, NULL, test_on_result, &r);
+	res = ep_db_transaction_query_finish (lock->tx, test_wait (&r), &error);
+	g_clear_object (&r);
+	g_assert_no_error (error);
+	g_assert_cmpuint (ep_db_result_get_n_rows (res), ==, 1);
+}
+
+static void
+test_unlock_mailbox (TestLock *lock)
+{
+	g_autoptr (GError) error = NULL;
+	GAsyncResult *r = NULL;
+
+	ep_db_transaction_rollback_async (lock->tx, NULL, test_on_result, &r);
+	ep_db_transaction_rollback_finish (lock->tx, test_wait (&r), &error);
+	g_clear_object (&r);
+	g_clear_object (&lock->tx);
+	ep_db_close (lock->db);
+	g_clear_object (&lock->db);
+}
+
+static void
+test_append_async (EpStore *to, const char *account, const char *mailbox, const char *text, GCancellable *cancellable,
+		   GAsyncResult **slot)
+{
+	g_autoptr (GBytes) data = g_bytes_new (text, strlen (text));
+
+	ep_store_append_async (to, account, mailbox, data, EP_STORE_FLAG_NONE, NULL, 0, cancellable, test_on_result,
+			       slot);
+}
+
+static EpStoreDelivery *
+test_append_finish (EpStore *to, GAsyncResult **slot, GError **error)
+{
+	EpStoreDelivery *d = ep_store_append_finish (to, test_wait (slot), error);
+
+	g_clear_object (slot);
+	return d;
+}
+
+#define ORDER_TOTAL	200
+#define ORDER_IN_FLIGHT 50
+
+typedef struct {
+	guint issued;
+	guint done;
+	guint64 modseq[ORDER_TOTAL + 1]; /* by UID */
+} OrderRun;
+
+static void test_on_ordered_append (GObject *source, GAsyncResult *result, gpointer user_data);
+
+static void
+test_issue_ordered_append (OrderRun *run)
+{
+	g_autofree char *text = g_strdup_printf (MESSAGE ("order") "%u\r\n", run->issued++);
+	g_autoptr (GBytes) data = g_bytes_new (text, strlen (text));
+
+	ep_store_append_async (store, "order", "INBOX", data, EP_STORE_FLAG_NONE, NULL, 0, NULL, test_on_ordered_append,
+			       run);
+}
+
+static void
+test_on_ordered_append (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+	OrderRun *run = user_data;
+	g_autoptr (GError) error = NULL;
+	g_autoptr (EpStoreDelivery) d = ep_store_append_finish (EP_STORE (source), result, &error);
+
+	g_assert_no_error (error);
+	g_assert_cmpuint (d->uid, >=, 1);
+	g_assert_cmpuint (d->uid, <=, ORDER_TOTAL);
+	g_assert_cmpuint (run->modseq[d->uid], ==, 0);
+	run->modseq[d->uid] = d->modseq;
+	run->done++;
+	if (run->issued < ORDER_TOTAL)
+		test_issue_ordered_append (run);
+}
+
+/* a steady stream of appends, ORDER_IN_FLIGHT at a time: each is stored
+ * once, UIDs 1..ORDER_TOTAL with no gap, MODSEQ rising with the UID (the
+ * order of the commits) */
+static void
+test_steady_appends (void)
+{
+	g_autoptr (GError) error = NULL;
+	g_autoptr (GPtrArray) mailboxes = NULL;
+	g_autofree OrderRun *run = g_new0 (OrderRun, 1);
+	gint64 deadline = g_get_monotonic_time () + 60 * G_USEC_PER_SEC;
+
+	g_assert_true (create_account ("order", EP_STRV ("order@example.org"), FALSE, 0, &error));
+	while (run->issued < ORDER_IN_FLIGHT)
+		test_issue_ordered_append (run);
+	while (run->done < ORDER_TOTAL) {
+		g_assert_cmpint (g_get_monotonic_time (), <, deadline);
+		g_main_context_iteration (NULL, TRUE);
+	}
+	for (guint uid = 2; uid <= ORDER_TOTAL; uid++)
+		g_assert_cmpuint (run->modseq[uid], >, run->modseq[uid - 1]);
+	mailboxes = list_mailboxes ("order", "INBOX", &error);
+	g_assert_no_error (error);
+	g_assert_cmpuint (((EpStoreMailbox *)mailboxes->pdata[0])->n_messages, ==, ORDER_TOTAL);
+	g_assert_cmpuint (((EpStoreMailbox *)mailboxes->pdata[0])->uidnext, ==, ORDER_TOTAL + 1);
+	g_assert_cmpuint (((EpStoreMailbox *)mailboxes->pdata[0])->highest_modseq, ==, run->modseq[ORDER_TOTAL]);
+}
+
+static guint n_events_for_bfree;
+
+static void
+test_on_bfree_changed (const EpMailboxChangedEvent *event, gpointer user_data)
+{
+	if (g_strcmp0 (event->account, "bfree") == 0)
+		n_events_for_bfree++;
+}
+
+/* deliveries that wait together: each has its own verdict */
+static void
+test_batch_verdicts (void)
+{
+	g_autoptr (GError) error = NULL;
+	g_autoptr (GCancellable) cancellable = g_cancellable_new ();
+	g_autofree char *big = g_strnfill (2000, 'x');
+	g_autoptr (EpStoreDelivery) d = NULL;
+	g_autoptr (GPtrArray) messages = NULL;
+	GAsyncResult *blocked = NULL, *fits[5] = {NULL}, *small = NULL, *over = NULL, *nowhere = NULL,
+		     *cancelled = NULL;
+	TestLock lock = {NULL};
+	gint64 used = -1, limit = -1, count = -1;
+	guint id = ep_event_mailbox_changed_subscribe (events, "test", test_on_bfree_changed, NULL, NULL);
+
+	g_assert_true (create_account ("bblock", EP_STRV ("bblock@example.org"), FALSE, 0, &error));
+	g_assert_true (create_account ("bq", EP_STRV ("bq@example.org"), FALSE, 1000, &error));
+	g_assert_true (create_account ("bfree", EP_STRV ("bfree@example.org"), FALSE, 0, &error));
+	test_lock_mailbox (&lock, "bblock", "INBOX");
+	test_append_async (store, "bblock", "INBOX", MESSAGE ("blocked"), NULL, &blocked);
+	test_spin (200);
+	for (guint i = 0; i < G_N_ELEMENTS (fits); i++) {
+		g_autofree char *text = g_strdup_printf (MESSAGE ("fits") "%u\r\n", i);
+
+		test_append_async (store, "bfree", "INBOX", text, NULL, &fits[i]);
+	}
+	test_append_async (store, "bq", "INBOX", MESSAGE ("small"), NULL, &small);
+	test_append_async (store, "bq", "INBOX", big, NULL, &over);
+	test_append_async (store, "bfree", "Nope", MESSAGE ("nowhere"), NULL, &nowhere);
+	test_append_async (store, "bfree", "INBOX", MESSAGE ("cancelled"), cancellable, &cancelled);
+	test_spin (300);
+	/* waiting, it is answered at once, while the others still wait */
+	g_cancellable_cancel (cancellable);
+	d = test_append_finish (store, &cancelled, &error);
+	g_assert_error (error, G_IO_ERROR, G_IO_ERROR_CANCELLED);
+	g_assert_null (d);
+	g_clear_error (&error);
+	g_assert_null (blocked);
+	g_assert_null (small);
+
+	test_unlock_mailbox (&lock);
+	d = test_append_finish (store, &blocked, &error);
+	g_assert_no_error (error);
+	g_clear_pointer (&d, ep_store_delivery_free);
+	for (guint i = 0; i < G_N_ELEMENTS (fits); i++) {
+		d = test_append_finish (store, &fits[i], &error);
+		g_assert_no_error (error);
+		g_clear_pointer (&d, ep_store_delivery_free);
+	}
+	d = test_append_finish (store, &small, &error);
+	g_assert_no_error (error);
+	g_clear_pointer (&d, ep_store_delivery_free);
+	d = test_append_finish (store, &over, &error);
+	g_assert_error (error, EP_ERROR, EP_ERROR_LIMIT);
+	g_assert_null (d);
+	g_clear_error (&error);
+	d = test_append_finish (store, &nowhere, &error);
+	g_assert_error (error, EP_ERROR, EP_ERROR_NOT_FOUND);
+	g_assert_null (d);
+	g_clear_error (&error);
+
+	messages = list_messages ("bfree", "INBOX", 1, G_MAXUINT32, 100, &error);
+	g_assert_no_error (error);
+	g_assert_cmpuint (messages->len, ==, G_N_ELEMENTS (fits));
+	{
+		GAsyncResult *r = NULL;
+
+		ep_store_get_quota_async (store, "bq", NULL, test_on_result, &r);
+		g_assert_true (ep_store_get_quota_finish (store, test_wait (&r), &used, &limit, &count, &error));
+		g_clear_object (&r);
+	}
+	g_assert_cmpint (used, ==, strlen (MESSAGE ("small")));
+	g_assert_cmpint (count, ==, 1);
+	/* one change announced per delivery, once */
+	test_spin (500);
+	g_assert_cmpuint (n_events_for_bfree, ==, G_N_ELEMENTS (fits));
+	ep_event_bus_unsubscribe (events, id);
+}
+
+#define CROSS_TOTAL 240
+
+/* Deliveries to mailboxes of two accounts, several to a transaction and
+ * in every order, from two processes at once: a deadlock between them is
+ * PostgreSQL's business, never the caller's. */
+static void
+test_crossing_deliveries (void)
+{
+	g_autoptr (GError) error = NULL;
+	g_autoptr (EpDb) other_db = ep_db_new (cluster.conninfo, 4, &error);
+	g_autoptr (EpStore) other = NULL;
+	GAsyncResult *results[CROSS_TOTAL] = {NULL};
+	const EpStoreTarget pairs[][2] = {
+	    {{"xa", "INBOX"}, {"xb", "INBOX"}},
+	    {{"xb", "INBOX"}, {"xa", "Archive"}},
+	    {{"xa", "Archive"}, {"xa", "INBOX"}},
+	};
+	const struct {
+		const char *account;
+		const char *mailbox;
+	} expected[] = {{"xa", "INBOX"}, {"xa", "Archive"}, {"xb", "INBOX"}};
+
+	g_assert_no_error (error);
+	other = contract_store_new (other_db, NULL);
+	g_assert_true (create_account ("xa", EP_STRV ("xa@example.org"), FALSE, 0, &error));
+	g_assert_true (create_account ("xb", EP_STRV ("xb@example.org"), FALSE, 0, &error));
+	for (guint i = 0; i < CROSS_TOTAL; i++) {
+		EpStore *to = i % 2 == 0 ? store : other;
+		/* the same message from both processes: they share its blob */
+		g_autofree char *text = g_strdup_printf (MESSAGE ("cross") "%u\r\n", i / 2);
+		g_autoptr (GBytes) data = g_bytes_new (text, strlen (text));
+
+		switch (i % 6) {
+		case 0:
+			ep_store_append_async (to, "xa", "INBOX", data, 0, NULL, 0, NULL, test_on_result, &results[i]);
+			break;
+		case 1:
+			ep_store_append_async (to, "xb", "INBOX", data, 0, NULL, 0, NULL, test_on_result, &results[i]);
+			break;
+		case 2:
+			ep_store_append_async (to, "xa", "Archive", data, 0, NULL, 0, NULL, test_on_result,
+					       &results[i]);
+			break;
+		default:
+			ep_store_deliver_async (to, pairs[i % 6 - 3], 2, data, NULL, test_on_result, &results[i]);
+			break;
+		}
+	}
+	for (guint i = 0; i < CROSS_TOTAL; i++) {
+		EpStore *to = i % 2 == 0 ? store : other;
+
+		if (i % 6 < 3) {
+			g_autoptr (EpStoreDelivery) d = ep_store_append_finish (to, test_wait (&results[i]), &error);
+
+			g_assert_no_error (error);
+		} else {
+			g_autoptr (GPtrArray) d = ep_store_deliver_finish (to, test_wait (&results[i]), &error);
+
+			g_assert_no_error (error);
+			g_assert_cmpuint (d->len, ==, 2);
+		}
+		g_clear_object (&results[i]);
+	}
+	/* each mailbox: one append and two deliveries of every six */
+	for (guint i = 0; i < G_N_ELEMENTS (expected); i++) {
+		g_autoptr (GPtrArray) mailboxes = list_mailboxes (expected[i].account, expected[i].mailbox, &error);
+
+		g_assert_no_error (error);
+		g_assert_cmpuint (((EpStoreMailbox *)mailboxes->pdata[0])->n_messages, ==, CROSS_TOTAL / 2);
+		g_assert_cmpuint (((EpStoreMailbox *)mailboxes->pdata[0])->uidnext, ==, CROSS_TOTAL / 2 + 1);
+	}
+	g_clear_object (&other);
+	ep_db_close (other_db);
+}
+
+/* The database goes away while deliveries wait together for their
+ * commit: nothing is stored, and every one of them is told to try again
+ * later. */
+static void
+test_database_down_mid_batch (void)
+{
+	g_autoptr (GError) error = NULL;
+	g_autoptr (GPtrArray) messages = NULL;
+	g_autoptr (EpStoreDelivery) d = NULL;
+	GAsyncResult *first = NULL, *results[20] = {NULL};
+	TestLock hold_first = {NULL}, hold_batch = {NULL};
+
+	g_assert_true (create_account ("downb", EP_STRV ("downb@example.org"), FALSE, 0, &error));
+	/* the first in flight alone, waiting for Archive; the others pile
+	 * up behind it; once it is through, they go together and wait for
+	 * INBOX */
+	test_lock_mailbox (&hold_first, "downb", "Archive");
+	test_lock_mailbox (&hold_batch, "downb", "INBOX");
+	test_append_async (store, "downb", "Archive", MESSAGE ("first"), NULL, &first);
+	test_spin (200);
+	for (guint i = 0; i < G_N_ELEMENTS (results); i++) {
+		g_autofree char *text = g_strdup_printf (MESSAGE ("downb") "%u\r\n", i);
+
+		test_append_async (store, "downb", "INBOX", text, NULL, &results[i]);
+	}
+	test_spin (300);
+	test_unlock_mailbox (&hold_first);
+	d = test_append_finish (store, &first, &error);
+	g_assert_no_error (error);
+	test_spin (300);
+	for (guint i = 0; i < G_N_ELEMENTS (results); i++)
+		g_assert_null (results[i]);
+
+	test_cluster_stop_server ();
+	for (guint i = 0; i < G_N_ELEMENTS (results); i++) {
+		g_autoptr (EpStoreDelivery) lost = test_append_finish (store, &results[i], &error);
+
+		g_assert_error (error, EP_ERROR, EP_ERROR_TEMP);
+		g_assert_null (lost);
+		g_clear_error (&error);
+	}
+	g_clear_object (&hold_batch.tx);
+	ep_db_close (hold_batch.db);
+	g_clear_object (&hold_batch.db);
+	test_cluster_start_server ();
+	for (guint i = 0; i < 100; i++) {
+		messages = list_messages ("downb", "INBOX", 1, G_MAXUINT32, 100, &error);
+		if (messages != NULL)
+			break;
+		g_assert_error (error, EP_ERROR, EP_ERROR_TEMP);
+		g_clear_error (&error);
+		test_spin (100);
+	}
+	g_assert_nonnull (messages);
+	g_assert_cmpuint (messages->len, ==, 0);
+}
+
 /* ---- the table ----------------------------------------------------------- */
 
 static const struct {
@@ -1223,7 +1576,11 @@ static const struct {
     {"/store/mailboxes/lifecycle", test_mailbox_lifecycle},
     {"/store/events/mailbox-changed-once", test_events_once},
     {"/store/events/other-process", test_events_remote},
-    /* last: it stops and restarts the server */
+    {"/store/group-commit/steady-appends", test_steady_appends},
+    {"/store/group-commit/verdict-per-delivery", test_batch_verdicts},
+    {"/store/group-commit/crossing-deliveries", test_crossing_deliveries},
+    /* last: they stop and restart the server */
+    {"/store/outage/database-down-mid-batch", test_database_down_mid_batch},
     {"/store/outage/database-down", test_database_down},
 };
 
