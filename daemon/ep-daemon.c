@@ -750,3 +750,17 @@ ep_daemon_get_store (EpDaemon *self)
 		return NULL;
 	return (EpStore *) ep_service_registry_lookup (self->core->services, EP_TYPE_STORE);
 }
+
+/**
+ * ep_daemon_get_db:
+ *
+ * Returns: (nullable): the database, once ep_daemon_open() succeeded; for
+ * the commands whose modules keep tables of their own (auth-sql)
+ */
+EpDb *
+ep_daemon_get_db (EpDaemon *self)
+{
+	if (self->core == NULL)
+		return NULL;
+	return self->core->db;
+}

@@ -4,6 +4,7 @@
 #include <gio/gio.h>
 
 #include "ep-config.h"
+#include "ep-db.h"
 #include "ep-store.h"
 
 G_BEGIN_DECLS
@@ -18,5 +19,6 @@ gboolean  ep_daemon_open (EpDaemon *self, GError **error);
 void      ep_daemon_close (EpDaemon *self);
 EpConfig *ep_daemon_get_config (EpDaemon *self);
 EpStore  *ep_daemon_get_store (EpDaemon *self);
+EpDb     *ep_daemon_get_db (EpDaemon *self);
 
 G_END_DECLS

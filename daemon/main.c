@@ -12,12 +12,15 @@
 #include <termios.h>
 #include <unistd.h>
 
+#include "ep-auth-cli.h"
 #include "ep-daemon.h"
 #include "ep-db.h"
 #include "ep-error.h"
 #include "ep-log-writer.h"
 #include "ep-mailbox-file.h"
 #include "ep-password.h"
+#include "ep-sasl.h"
+#include "ep-totp.h"
 
 /*
  * `mail`: the operator's command.  Each verb parses its own options and
@@ -57,6 +60,11 @@ static int ep_verb_passwd (int argc, char **argv);
 static int ep_verb_token_hash (int argc, char **argv);
 static int ep_verb_export (int argc, char **argv);
 static int ep_verb_import (int argc, char **argv);
+static int ep_verb_totp_enroll (int argc, char **argv);
+static int ep_verb_totp_disable (int argc, char **argv);
+static int ep_verb_app_password_create (int argc, char **argv);
+static int ep_verb_app_passwords (int argc, char **argv);
+static int ep_verb_app_password_revoke (int argc, char **argv);
 
 static char **ep_opt_addresses = NULL;
 
@@ -84,6 +92,14 @@ static const GOptionEntry ep_import_entries[] = {
 	{ NULL }
 };
 
+static char *ep_opt_label = NULL;
+
+static const GOptionEntry ep_app_password_entries[] = {
+	{ "label", 'l', 0, G_OPTION_ARG_STRING, &ep_opt_label, N_("What the app password is for, e.g. \"phone\""),
+	  N_("LABEL") },
+	{ NULL }
+};
+
 static const EpVerb ep_verbs[] = {
 	{ "serve", N_("Run the mail server in the foreground"), "", ep_verb_serve },
 	{ "config-check", N_("Check the configuration and the modules without starting anything"), "",
@@ -100,6 +116,13 @@ static const EpVerb ep_verbs[] = {
 	  N_("NAME --format mbox|maildir [--out PATH]"), ep_verb_export },
 	{ "import", N_("Import messages from an mbox file or a Maildir into an account"),
 	  N_("NAME --format mbox|maildir PATH [--mailbox MAILBOX]"), ep_verb_import },
+	{ "totp-enroll", N_("Enrol an account in TOTP; prints the otpauth:// URI and the secret"), N_("NAME"),
+	  ep_verb_totp_enroll },
+	{ "totp-disable", N_("Remove the TOTP second factor of an account"), N_("NAME"), ep_verb_totp_disable },
+	{ "app-password-create", N_("Create an app password, which skips the second factor; printed once"),
+	  N_("NAME --label LABEL"), ep_verb_app_password_create },
+	{ "app-passwords", N_("List the app passwords of an account"), N_("NAME"), ep_verb_app_passwords },
+	{ "app-password-revoke", N_("Revoke an app password"), N_("NAME ID"), ep_verb_app_password_revoke },
 	{ "help", N_("Show help for a command"), N_("[COMMAND]"), ep_verb_help },
 	{ NULL }
 };
@@ -137,6 +160,8 @@ ep_verb_option_context (const EpVerb *verb)
 		g_option_context_add_main_entries (context, ep_export_entries, GETTEXT_PACKAGE);
 	if (g_strcmp0 (verb->name, "import") == 0)
 		g_option_context_add_main_entries (context, ep_import_entries, GETTEXT_PACKAGE);
+	if (g_strcmp0 (verb->name, "app-password-create") == 0)
+		g_option_context_add_main_entries (context, ep_app_password_entries, GETTEXT_PACKAGE);
 	return context;
 }
 
@@ -307,17 +332,57 @@ ep_cli_read_password (GError **error)
 	return g_steal_pointer (&first);
 }
 
+/* @scram: (out) (optional): the SCRAM-SHA-256 credentials of the same password */
 static char *
-ep_cli_hash_password (GError **error)
+ep_cli_hash_password_scram (char **scram, GError **error)
 {
 	g_autofree char *password = ep_cli_read_password (error);
-	char *hash;
+	g_autofree char *hash = NULL;
 
 	if (password == NULL)
 		return NULL;
 	hash = ep_password_hash (password, NULL, error);
+	if (hash != NULL && scram != NULL) {
+		*scram = ep_scram_sha256_credentials_new (password, EP_SCRAM_DEFAULT_ITERATIONS, error);
+		if (*scram == NULL)
+			g_clear_pointer (&hash, g_free);
+	}
 	memset (password, 0, strlen (password));
-	return hash;
+	return g_steal_pointer (&hash);
+}
+
+static char *
+ep_cli_hash_password (GError **error)
+{
+	return ep_cli_hash_password_scram (NULL, error);
+}
+
+/* auth-sql's tables when they exist (the module was ever loaded), else
+ * NULL without an error: the SCRAM credentials and second factors of
+ * accounts live there */
+static EpDb *
+ep_cli_auth_db_optional (EpDaemon *daemon)
+{
+	EpDb *db = ep_daemon_get_db (daemon);
+
+	if (db == NULL || !ep_auth_cli_available (db, NULL))
+		return NULL;
+	return db;
+}
+
+/* after a password change: SCRAM credentials of the old password must not
+ * keep working */
+static gboolean
+ep_cli_store_scram (EpDaemon *daemon, const char *name, const char *scram, gboolean fresh, GError **error)
+{
+	EpDb *db = ep_cli_auth_db_optional (daemon);
+
+	if (db == NULL)
+		return TRUE;
+	/* a new account inherits nothing from a deleted one of the same name */
+	if (fresh && !ep_auth_cli_forget (db, name, error))
+		return FALSE;
+	return ep_auth_cli_set_scram (db, name, scram, error);
 }
 
 static int
@@ -356,6 +421,7 @@ ep_verb_account_add (int argc, char **argv)
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GAsyncResult) result = NULL;
 	g_autofree char *hash = NULL;
+	g_autofree char *scram = NULL;
 	EpConfig *config;
 	int exit_code = EX_OK;
 
@@ -379,7 +445,7 @@ ep_verb_account_add (int argc, char **argv)
 			return EX_DATAERR;
 		}
 	}
-	hash = ep_cli_hash_password (&error);
+	hash = ep_cli_hash_password_scram (&scram, &error);
 	if (hash == NULL)
 		return ep_cli_fail (daemon, error);
 	ep_store_create_account_async (ep_daemon_get_store (daemon), argv[2], (const char *const *) ep_opt_addresses,
@@ -393,6 +459,8 @@ ep_verb_account_add (int argc, char **argv)
 		}
 		return ep_cli_fail (daemon, error);
 	}
+	if (!ep_cli_store_scram (daemon, argv[2], scram, TRUE, &error))
+		return ep_cli_fail (daemon, error);
 	g_print (_("account %s created\n"), argv[2]);
 	ep_daemon_close (daemon);
 	return EX_OK;
@@ -421,6 +489,8 @@ ep_verb_account_del (int argc, char **argv)
 		}
 		return ep_cli_fail (daemon, error);
 	}
+	if (ep_cli_auth_db_optional (daemon) != NULL && !ep_auth_cli_forget (ep_daemon_get_db (daemon), argv[2], &error))
+		return ep_cli_fail (daemon, error);
 	g_print (_("account %s deleted\n"), argv[2]);
 	ep_daemon_close (daemon);
 	return EX_OK;
@@ -433,6 +503,7 @@ ep_verb_passwd (int argc, char **argv)
 	g_autoptr(GError) error = NULL;
 	g_autoptr(GAsyncResult) result = NULL;
 	g_autofree char *hash = NULL;
+	g_autofree char *scram = NULL;
 	int exit_code = EX_OK;
 
 	if (!ep_verb_parse_n (ep_verb_find ("passwd"), &argc, &argv, 1, &exit_code))
@@ -440,12 +511,14 @@ ep_verb_passwd (int argc, char **argv)
 	daemon = ep_cli_open (&exit_code);
 	if (daemon == NULL)
 		return exit_code;
-	hash = ep_cli_hash_password (&error);
+	hash = ep_cli_hash_password_scram (&scram, &error);
 	if (hash == NULL)
 		return ep_cli_fail (daemon, error);
 	ep_store_set_password_hash_async (ep_daemon_get_store (daemon), argv[2], hash, NULL, ep_cli_store_done,
 					  &result);
 	if (!ep_store_set_password_hash_finish (ep_daemon_get_store (daemon), ep_cli_wait (&result), &error))
+		return ep_cli_fail (daemon, error);
+	if (!ep_cli_store_scram (daemon, argv[2], scram, FALSE, &error))
 		return ep_cli_fail (daemon, error);
 	g_print (_("password of %s changed\n"), argv[2]);
 	ep_daemon_close (daemon);
@@ -467,6 +540,198 @@ ep_verb_token_hash (int argc, char **argv)
 		return ep_error_to_exit_code (error);
 	}
 	g_print ("%s\n", hash);
+	return EX_OK;
+}
+
+/* ---- second factors and app passwords (auth-sql) ------------------------- */
+
+/* the database with auth-sql's tables, and @name an account of the store */
+static EpDb *
+ep_cli_auth_db (EpDaemon *daemon, const char *verb, const char *name, int *exit_code)
+{
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GAsyncResult) result = NULL;
+	g_autoptr(GPtrArray) accounts = NULL;
+	EpDb *db = ep_daemon_get_db (daemon);
+
+	if (db == NULL || !ep_auth_cli_available (db, &error)) {
+		if (error != NULL)
+			g_printerr ("mail %s: %s\n", verb, error->message);
+		*exit_code = EX_CONFIG;
+		return NULL;
+	}
+	ep_store_list_accounts_async (ep_daemon_get_store (daemon), name, NULL, ep_cli_store_done, &result);
+	accounts = ep_store_list_accounts_finish (ep_daemon_get_store (daemon), ep_cli_wait (&result), &error);
+	if (accounts == NULL && !g_error_matches (error, EP_ERROR, EP_ERROR_NOT_FOUND) &&
+	    !g_error_matches (error, EP_ERROR, EP_ERROR_INVALID)) {
+		ep_print_error (error);
+		*exit_code = ep_error_to_exit_code (error);
+		return NULL;
+	}
+	if (accounts == NULL || accounts->len == 0) {
+		g_printerr (_("mail %s: no account %s\n"), verb, name);
+		*exit_code = EX_NOUSER;
+		return NULL;
+	}
+	return db;
+}
+
+static int
+ep_verb_totp_enroll (int argc, char **argv)
+{
+	g_autoptr(EpDaemon) daemon = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(GBytes) secret = NULL;
+	g_autofree char *base32 = NULL;
+	g_autofree char *uri = NULL;
+	EpDb *db;
+	int exit_code = EX_OK;
+
+	if (!ep_verb_parse_n (ep_verb_find ("totp-enroll"), &argc, &argv, 1, &exit_code))
+		return exit_code;
+	daemon = ep_cli_open (&exit_code);
+	if (daemon == NULL)
+		return exit_code;
+	db = ep_cli_auth_db (daemon, "totp-enroll", argv[2], &exit_code);
+	if (db == NULL) {
+		ep_daemon_close (daemon);
+		return exit_code;
+	}
+	secret = ep_totp_secret_new ();
+	base32 = ep_totp_base32_encode (g_bytes_get_data (secret, NULL), g_bytes_get_size (secret));
+	uri = ep_totp_uri (ep_config_get_hostname (ep_daemon_get_config (daemon)), argv[2], secret);
+	if (!ep_auth_cli_totp_enroll (db, argv[2], secret, &error))
+		return ep_cli_fail (daemon, error);
+	g_print ("%s\n", uri);
+	g_print (_("secret: %s\n"), base32);
+	g_printerr (_("TOTP enrolled for %s: log in with the password followed by the current 6-digit code; "
+		      "app passwords need no code, SCRAM logins are refused\n"),
+		    argv[2]);
+	ep_daemon_close (daemon);
+	return EX_OK;
+}
+
+static int
+ep_verb_totp_disable (int argc, char **argv)
+{
+	g_autoptr(EpDaemon) daemon = NULL;
+	g_autoptr(GError) error = NULL;
+	EpDb *db;
+	int exit_code = EX_OK;
+
+	if (!ep_verb_parse_n (ep_verb_find ("totp-disable"), &argc, &argv, 1, &exit_code))
+		return exit_code;
+	daemon = ep_cli_open (&exit_code);
+	if (daemon == NULL)
+		return exit_code;
+	db = ep_cli_auth_db (daemon, "totp-disable", argv[2], &exit_code);
+	if (db == NULL) {
+		ep_daemon_close (daemon);
+		return exit_code;
+	}
+	if (!ep_auth_cli_totp_disable (db, argv[2], &error))
+		return ep_cli_fail (daemon, error);
+	g_print (_("TOTP of %s removed\n"), argv[2]);
+	ep_daemon_close (daemon);
+	return EX_OK;
+}
+
+static int
+ep_verb_app_password_create (int argc, char **argv)
+{
+	g_autoptr(EpDaemon) daemon = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autofree char *password = NULL;
+	g_autofree char *hash = NULL;
+	gint64 id = 0;
+	EpDb *db;
+	int exit_code = EX_OK;
+
+	if (!ep_verb_parse_n (ep_verb_find ("app-password-create"), &argc, &argv, 1, &exit_code))
+		return exit_code;
+	if (ep_opt_label == NULL || *ep_opt_label == '\0' || g_utf8_strlen (ep_opt_label, -1) > 64 ||
+	    !g_utf8_validate (ep_opt_label, -1, NULL)) {
+		g_printerr (_("mail app-password-create: give --label LABEL, 1 to 64 characters\n"));
+		return EX_USAGE;
+	}
+	daemon = ep_cli_open (&exit_code);
+	if (daemon == NULL)
+		return exit_code;
+	db = ep_cli_auth_db (daemon, "app-password-create", argv[2], &exit_code);
+	if (db == NULL) {
+		ep_daemon_close (daemon);
+		return exit_code;
+	}
+	password = ep_auth_cli_app_password_new ();
+	hash = ep_password_hash (password, NULL, &error);
+	if (hash == NULL || !ep_auth_cli_app_password_add (db, argv[2], ep_opt_label, hash, &id, &error))
+		return ep_cli_fail (daemon, error);
+	g_print ("%s\n", password);
+	g_printerr (_("app password %" G_GINT64_FORMAT " (%s) created for %s; it is shown only now\n"), id,
+		    ep_opt_label, argv[2]);
+	memset (password, 0, strlen (password));
+	ep_daemon_close (daemon);
+	return EX_OK;
+}
+
+static int
+ep_verb_app_passwords (int argc, char **argv)
+{
+	g_autoptr(EpDaemon) daemon = NULL;
+	g_autoptr(GError) error = NULL;
+	g_autoptr(EpDbResult) res = NULL;
+	EpDb *db;
+	int exit_code = EX_OK;
+
+	if (!ep_verb_parse_n (ep_verb_find ("app-passwords"), &argc, &argv, 1, &exit_code))
+		return exit_code;
+	daemon = ep_cli_open (&exit_code);
+	if (daemon == NULL)
+		return exit_code;
+	db = ep_cli_auth_db (daemon, "app-passwords", argv[2], &exit_code);
+	if (db == NULL) {
+		ep_daemon_close (daemon);
+		return exit_code;
+	}
+	res = ep_auth_cli_app_password_list (db, argv[2], &error);
+	if (res == NULL)
+		return ep_cli_fail (daemon, error);
+	g_print ("%-6s %-20s %s\n", _("ID"), _("CREATED"), _("LABEL"));
+	for (guint i = 0; i < ep_db_result_get_n_rows (res); i++)
+		g_print ("%-6s %-20s %s\n", ep_db_result_get_text (res, i, 0), ep_db_result_get_text (res, i, 2),
+			 ep_db_result_get_text (res, i, 1));
+	ep_daemon_close (daemon);
+	return EX_OK;
+}
+
+static int
+ep_verb_app_password_revoke (int argc, char **argv)
+{
+	g_autoptr(EpDaemon) daemon = NULL;
+	g_autoptr(GError) error = NULL;
+	gint64 id = 0;
+	EpDb *db;
+	int exit_code = EX_OK;
+
+	if (!ep_verb_parse_n (ep_verb_find ("app-password-revoke"), &argc, &argv, 2, &exit_code))
+		return exit_code;
+	if (!g_ascii_string_to_signed (argv[3], 10, 1, G_MAXINT64, &id, NULL)) {
+		g_printerr (_("mail app-password-revoke: '%s' is not an id (see mail app-passwords %s)\n"), argv[3],
+			    argv[2]);
+		return EX_USAGE;
+	}
+	daemon = ep_cli_open (&exit_code);
+	if (daemon == NULL)
+		return exit_code;
+	db = ep_cli_auth_db (daemon, "app-password-revoke", argv[2], &exit_code);
+	if (db == NULL) {
+		ep_daemon_close (daemon);
+		return exit_code;
+	}
+	if (!ep_auth_cli_app_password_revoke (db, argv[2], id, &error))
+		return ep_cli_fail (daemon, error);
+	g_print (_("app password %" G_GINT64_FORMAT " of %s revoked\n"), id, argv[2]);
+	ep_daemon_close (daemon);
 	return EX_OK;
 }
 
