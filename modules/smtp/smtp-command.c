@@ -634,7 +634,8 @@ smtp_parse_orcpt (const char *v, SmtpCommand *cmd)
 
 /* One parameter of MAIL (@is_mail) or RCPT, checked and recorded. */
 static gboolean
-smtp_apply_parameter (SmtpCommand *cmd, gboolean is_mail, const char *key, const char *value, SmtpReply *reply)
+smtp_apply_parameter (SmtpCommand *cmd, gboolean is_mail, SmtpParseFlags flags, const char *key, const char *value,
+		      SmtpReply *reply)
 {
 	if (is_mail && strcmp (key, "SIZE") == 0) {
 		if (value == NULL || !smtp_parse_size (value, &cmd->size)) {
@@ -684,6 +685,16 @@ smtp_apply_parameter (SmtpCommand *cmd, gboolean is_mail, const char *key, const
 			return FALSE;
 		}
 		cmd->envid = g_steal_pointer (&decoded);
+	} else if (is_mail && strcmp (key, "AUTH") == 0 && (flags & SMTP_PARSE_AUTH) != 0) {
+		/* RFC 4954 §5: AUTH=<> or AUTH=xtext(mailbox); checked, then
+		 * ignored, as RFC 4954 allows: the session knows who submits */
+		g_autofree char *decoded = NULL;
+		if (value != NULL)
+			decoded = smtp_xtext_decode (value, strlen (value));
+		if (decoded == NULL || decoded[0] == '\0' || !smtp_decoded_is_printable (decoded)) {
+			REPLY (reply, 501, "5.5.4", "Invalid AUTH value");
+			return FALSE;
+		}
 	} else if (!is_mail && strcmp (key, "NOTIFY") == 0) {
 		if (value == NULL || !smtp_parse_notify (value, &cmd->notify)) {
 			REPLY (reply, 501, "5.5.4", "Invalid NOTIFY value");
@@ -703,7 +714,8 @@ smtp_apply_parameter (SmtpCommand *cmd, gboolean is_mail, const char *key, const
 
 /* Mail-parameters = esmtp-param *(SP esmtp-param) */
 static gboolean
-smtp_parse_parameters (const char *s, gsize len, gboolean is_mail, SmtpCommand *cmd, SmtpReply *reply)
+smtp_parse_parameters (const char *s, gsize len, gboolean is_mail, SmtpParseFlags flags, SmtpCommand *cmd,
+		       SmtpReply *reply)
 {
 	gsize i = 0;
 
@@ -739,7 +751,7 @@ smtp_parse_parameters (const char *s, gsize len, gboolean is_mail, SmtpCommand *
 			REPLY (reply, 501, "5.5.4", "Duplicate parameter");
 			return FALSE;
 		}
-		if (!smtp_apply_parameter (cmd, is_mail, key, value, reply))
+		if (!smtp_apply_parameter (cmd, is_mail, flags, key, value, reply))
 			return FALSE;
 		g_hash_table_insert (cmd->parameters, g_steal_pointer (&key), g_steal_pointer (&value));
 		if (i == len)
@@ -787,7 +799,7 @@ smtp_parse_mail_rcpt (const char *arg, gsize len, gboolean is_mail, SmtpParseFla
 			smtp_path_reply (PATH_SYNTAX, is_mail, reply);
 			return FALSE;
 		}
-		if (!smtp_parse_parameters (arg + i + 1, len - i - 1, is_mail, cmd, reply))
+		if (!smtp_parse_parameters (arg + i + 1, len - i - 1, is_mail, flags, cmd, reply))
 			return FALSE;
 	}
 	for (gsize k = 0; k < path->len; k++) {
@@ -874,8 +886,9 @@ smtp_command_parse (const char *line, gsize len, SmtpParseFlags flags, SmtpComma
 		alen = len - vlen - 1;
 	}
 
-	if (len > SMTP_COMMAND_MAX_LINE_PATH ||
-	    (len > SMTP_COMMAND_MAX_LINE && cmd->verb != SMTP_VERB_MAIL && cmd->verb != SMTP_VERB_RCPT)) {
+	if (len > (cmd->verb == SMTP_VERB_MAIL || cmd->verb == SMTP_VERB_RCPT ? SMTP_COMMAND_MAX_LINE_PATH
+		   : cmd->verb == SMTP_VERB_AUTH			      ? SMTP_COMMAND_MAX_LINE_AUTH
+									      : SMTP_COMMAND_MAX_LINE)) {
 		REPLY (reply, 500, "5.5.2", "Line too long");
 		return FALSE;
 	}

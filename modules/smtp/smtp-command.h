@@ -74,6 +74,8 @@ typedef enum {
 	SMTP_PARSE_NONE = 0,
 	/* the transaction's MAIL carried SMTPUTF8: RCPT may use UTF-8 */
 	SMTP_PARSE_UTF8 = 1 << 0,
+	/* AUTH was advertised: MAIL may carry AUTH= (RFC 4954 §5) */
+	SMTP_PARSE_AUTH = 1 << 1,
 } SmtpParseFlags;
 
 /* Longest command lines, CRLF not counted: RFC 5321 §4.5.3.1.4 gives 512
@@ -81,6 +83,8 @@ typedef enum {
  * extensions allow (RFC 1869 §4.1.2: 460, RFC 3461: ORCPT up to 500). */
 #define SMTP_COMMAND_MAX_LINE	   510
 #define SMTP_COMMAND_MAX_LINE_PATH 2046
+/* RFC 4954 §4: AUTH with its initial response, 12288 octets with CRLF */
+#define SMTP_COMMAND_MAX_LINE_AUTH 12286
 
 /* RFC 5321 §4.5.3.1 */
 #define SMTP_MAX_LOCAL_PART 64

@@ -29,8 +29,11 @@
 
 #include <string.h>
 
+#include "ep-auth-guard.h"
 #include "ep-connection.h"
+#include "ep-sasl.h"
 
+#include "smtp-auth.h"
 #include "smtp-command.h"
 #include "smtp-data.h"
 #include "smtp-session.h"
@@ -44,6 +47,7 @@ typedef enum {
 	SMTP_STATE_COMMAND, /* reading commands */
 	SMTP_STATE_DATA,    /* reading DATA lines */
 	SMTP_STATE_BDAT,    /* reading the octets of a BDAT chunk */
+	SMTP_STATE_AUTH,    /* reading the client's response to a 334 challenge */
 	SMTP_STATE_CLOSED,
 } SmtpState;
 
@@ -96,6 +100,12 @@ struct _SmtpSession {
 	guint n_errors; /* error replies in a row */
 	guint n_messages;
 
+	/* RFC 4954 */
+	char *auth_account;	     /* the account after AUTH (info.authenticated_user) */
+	char *auth_username;	     /* the identity it authenticated as */
+	guint n_auth_failures;	     /* failed AUTH exchanges in this session */
+	struct _SmtpAuthOp *auth_op; /* the exchange in progress */
+
 	SmtpTransaction trans;
 
 	/* the BDAT chunk being read */
@@ -108,6 +118,9 @@ struct _SmtpSession {
 G_DEFINE_TYPE (SmtpSession, smtp_session, G_TYPE_OBJECT)
 
 static void smtp_session_close (SmtpSession *self);
+static void smtp_session_auth_reset (SmtpSession *self);
+static void smtp_session_auth_line (SmtpSession *self, const char *line, gsize len);
+static char *smtp_session_auth_mechanisms (SmtpSession *self);
 
 /* ---- small helpers ------------------------------------------------------------ */
 
@@ -246,11 +259,15 @@ smtp_session_emit_rejected (SmtpSession *self, const char *stage, const char *mo
 	ep_event_message_rejected_emit (ep_context_get_event_bus (self->server->ctx), &ev);
 }
 
+static gboolean smtp_session_auth_offered (SmtpSession *self);
+
 static void
 smtp_session_set_command_mode (SmtpSession *self)
 {
 	self->state = SMTP_STATE_COMMAND;
-	ep_connection_set_max_line (self->conn, SMTP_COMMAND_MAX_LINE_PATH);
+	/* RFC 4954 §4: AUTH with an initial response may be longer */
+	ep_connection_set_max_line (self->conn, smtp_session_auth_offered (self) ? SMTP_COMMAND_MAX_LINE_AUTH
+										 : SMTP_COMMAND_MAX_LINE_PATH);
 	ep_connection_set_idle_timeout (self->conn, smtp_session_limits (self)->command_timeout);
 }
 
@@ -278,6 +295,35 @@ smtp_session_close (SmtpSession *self)
 	self->closing = TRUE;
 	g_cancellable_cancel (self->cancellable);
 	ep_connection_close (self->conn);
+}
+
+/* A listener for mail submission (RFC 6409, RFC 8314). */
+static gboolean
+smtp_session_is_submission (SmtpSession *self)
+{
+	return g_strcmp0 (self->listener_kind, "submission") == 0 ||
+	       g_strcmp0 (self->listener_kind, "submissions") == 0;
+}
+
+/*
+ * Submission with a credential backend (a module answers auth.verify):
+ * AUTH is offered over TLS and every transaction needs it.  Without one,
+ * nobody could ever authenticate, and a submission listener accepts what
+ * the MX accepts: mail for local accounts, never relay.
+ */
+static gboolean
+smtp_session_auth_enforced (SmtpSession *self)
+{
+	return smtp_session_is_submission (self) &&
+	       ep_hook_bus_get_n_handlers (smtp_session_bus (self), EP_HOOK_POINT_AUTH_VERIFY) > 0;
+}
+
+/* AUTH is advertised and accepted: submission with a backend, over TLS
+ * (never in clear: RFC 4954 §4, RFC 8314) */
+static gboolean
+smtp_session_auth_offered (SmtpSession *self)
+{
+	return self->info.tls_active && smtp_session_auth_enforced (self);
 }
 
 /* ---- hook results ----------------------------------------------------------------- */
@@ -462,7 +508,11 @@ smtp_session_send_ehlo (SmtpSession *self)
 	g_string_append (r, "250-ENHANCEDSTATUSCODES\r\n");
 	if (!tls && ep_context_get_tls (ctx) != NULL)
 		g_string_append (r, "250-STARTTLS\r\n");
-	/* AUTH is not advertised until authentication exists (a later module) */
+	if (smtp_session_auth_offered (self)) {
+		g_autofree char *mechs = smtp_session_auth_mechanisms (self);
+		if (mechs != NULL)
+			g_string_append_printf (r, "250-AUTH %s\r\n", mechs);
+	}
 	g_string_append (r, "250-CHUNKING\r\n");
 	g_string_append (r, "250-DSN\r\n");
 	if (tls)
@@ -544,10 +594,48 @@ smtp_session_on_mail_done (GObject *source, GAsyncResult *res, gpointer user_dat
 }
 
 static void
+smtp_session_run_mail_from (SmtpSession *self, SmtpOp *op)
+{
+	op->mail.session = &self->info;
+	op->mail.reverse_path = op->cmd.path;
+	op->mail.parameters = op->cmd.parameters;
+	ep_hook_smtp_mail_from_run_async (smtp_session_bus (self), &op->mail, 0, self->cancellable,
+					  smtp_session_on_mail_done, op);
+}
+
+/* The sender of an authenticated transaction must be an address of the
+ * account that authenticated (RFC 6409 §6.1). */
+static void
+smtp_session_on_sender_resolved (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr (SmtpOp) op = user_data;
+	SmtpSession *self = op->self;
+	g_autoptr (GError) error = NULL;
+	g_autoptr (EpHookResult) result = ep_hook_directory_resolve_run_finish (EP_HOOK_BUS (source), res, &error);
+	SmtpHookOutcome outcome = smtp_session_hook_outcome (self, result, error, "directory.resolve", NULL);
+
+	if (outcome == SMTP_HOOK_STOPPED) {
+		smtp_session_resume (self);
+		return;
+	}
+	if (op->resolve.account == NULL || g_strcmp0 (op->resolve.account, self->auth_account) != 0) {
+		ep_log_info (SMTP_MODULE, self->id, "sender <%s> is not an address of %s", op->cmd.path,
+			     self->auth_account);
+		smtp_session_emit_rejected (self, "submission", NULL, NULL, 553, "5.7.1",
+					    "Sender address not owned by the authenticated user");
+		smtp_session_reply (self, 553, "5.7.1", "Sender address not owned by the authenticated user");
+		smtp_session_resume (self);
+		return;
+	}
+	smtp_session_run_mail_from (self, g_steal_pointer (&op));
+}
+
+static void
 smtp_session_cmd_mail (SmtpSession *self, SmtpCommand *cmd)
 {
 	const SmtpLimits *limits = smtp_session_limits (self);
 	SmtpOp *op;
+	const char *at;
 
 	if (self->helo == NULL) {
 		smtp_session_reply (self, 503, "5.5.1", "Send HELO or EHLO first");
@@ -569,16 +657,49 @@ smtp_session_cmd_mail (SmtpSession *self, SmtpCommand *cmd)
 		smtp_session_reply (self, 530, "5.7.10", "REQUIRETLS needs a TLS connection");
 		return;
 	}
+	if (self->auth_account == NULL && smtp_session_auth_enforced (self)) {
+		/* RFC 6409 §4.3 */
+		smtp_session_reply (self, 530, "5.7.0", "Authentication required");
+		return;
+	}
+	if (self->auth_account == NULL) {
+		op = smtp_op_new (self, cmd);
+		smtp_session_suspend (self);
+		smtp_session_run_mail_from (self, op);
+		return;
+	}
+	/* authenticated: the sender must be one of the account's addresses */
+	at = strrchr (cmd->path, '@');
+	if (cmd->path[0] == '\0') {
+		ep_log_info (SMTP_MODULE, self->id, "null sender refused for %s", self->auth_account);
+		smtp_session_reply (self, 553, "5.7.1", "Null sender not allowed for authenticated submission");
+		return;
+	}
+	if (at == NULL || at[1] == '[') {
+		smtp_session_reply (self, 553, "5.7.1", "Sender address not owned by the authenticated user");
+		return;
+	}
 	op = smtp_op_new (self, cmd);
-	op->mail.session = &self->info;
-	op->mail.reverse_path = op->cmd.path;
-	op->mail.parameters = op->cmd.parameters;
+	op->address = g_strdup (op->cmd.path);
+	op->resolve.address = op->address;
 	smtp_session_suspend (self);
-	ep_hook_smtp_mail_from_run_async (smtp_session_bus (self), &op->mail, 0, self->cancellable,
-					  smtp_session_on_mail_done, op);
+	ep_hook_directory_resolve_run_async (smtp_session_bus (self), &op->resolve, 0, self->cancellable,
+					     smtp_session_on_sender_resolved, op);
 }
 
 /* ---- RCPT ---------------------------------------------------------------------------- */
+
+/* An authenticated user's mail for another domain: it would go to the
+ * outbound queue, which does not exist yet.  Temporary, so that the
+ * client keeps the message. */
+static void
+smtp_session_refuse_outbound (SmtpSession *self, const char *recipient, const char *stage)
+{
+	ep_log_info (SMTP_MODULE, self->id, "outbound delivery to <%s> is not available", recipient);
+	smtp_session_emit_rejected (self, stage, NULL, recipient, 451, "4.3.0",
+				    "Outbound delivery is not available yet");
+	smtp_session_reply (self, 451, "4.3.0", "Outbound delivery is not available yet");
+}
 
 static void
 smtp_session_on_rcpt_done (GObject *source, GAsyncResult *res, gpointer user_data)
@@ -595,7 +716,9 @@ smtp_session_on_rcpt_done (GObject *source, GAsyncResult *res, gpointer user_dat
 		return;
 	}
 	/* a handler may have re-routed the recipient, or taken it away */
-	if (!op->rcpt.is_local || op->rcpt.account == NULL || op->rcpt.account[0] == '\0') {
+	if (!op->rcpt.is_local && self->auth_account != NULL) {
+		smtp_session_refuse_outbound (self, op->cmd.path, "smtp.rcpt_to");
+	} else if (!op->rcpt.is_local || op->rcpt.account == NULL || op->rcpt.account[0] == '\0') {
 		smtp_session_emit_rejected (self, "smtp.rcpt_to", NULL, op->cmd.path, 550, "5.7.1", "Relaying denied");
 		smtp_session_reply (self, 550, "5.7.1", "Relaying denied");
 	} else {
@@ -625,6 +748,11 @@ smtp_session_on_resolve_done (GObject *source, GAsyncResult *res, gpointer user_
 	EpSmtpRcptToCtx *ctx;
 
 	if (outcome == SMTP_HOOK_STOPPED) {
+		smtp_session_resume (self);
+		return;
+	}
+	if (!op->resolve.is_local_domain && self->auth_account != NULL) {
+		smtp_session_refuse_outbound (self, op->cmd.path, "directory.resolve");
 		smtp_session_resume (self);
 		return;
 	}
@@ -683,6 +811,10 @@ smtp_session_cmd_rcpt (SmtpSession *self, SmtpCommand *cmd)
 		return;
 	}
 	/* fail closed: a server that serves no domain accepts nothing */
+	if ((domains == NULL || domains[0] == NULL) && self->auth_account != NULL) {
+		smtp_session_refuse_outbound (self, cmd->path, "smtp.rcpt_to");
+		return;
+	}
 	if (domains == NULL || domains[0] == NULL) {
 		ep_log_info (SMTP_MODULE, self->id, "no domains configured: refusing <%s>", cmd->path);
 		smtp_session_reply (self, 550, "5.7.1", "Relaying denied");
@@ -694,6 +826,11 @@ smtp_session_cmd_rcpt (SmtpSession *self, SmtpCommand *cmd)
 		op->address = g_strconcat ("postmaster@", domains[0], NULL);
 	} else {
 		at = strrchr (op->cmd.path, '@');
+		if (at != NULL && at[1] == '[' && self->auth_account != NULL) {
+			smtp_session_refuse_outbound (self, op->cmd.path, "smtp.rcpt_to");
+			smtp_op_free (op);
+			return;
+		}
 		if (at == NULL || at[1] == '[') {
 			/* mail for an address literal is never ours to take */
 			smtp_session_reply (self, 550, "5.7.1", "Relaying denied");
@@ -727,6 +864,12 @@ typedef struct {
 	guint n_discarded;
 	guint n_rejected;
 	gboolean to_inbox; /* a chosen mailbox did not exist: everything went to INBOX */
+	/* authenticated submission */
+	GPtrArray *from; /* of char*, the From: addresses to check */
+	guint from_next;
+	EpDirectoryResolveCtx resolve;
+	EpSubmissionMessageCtx submission;
+	gboolean submission_quarantine;
 } SmtpDelivery;
 
 static void
@@ -740,6 +883,8 @@ smtp_delivery_free (SmtpDelivery *d)
 	g_clear_pointer (&d->local.flags, g_ptr_array_unref);
 	g_clear_pointer (&d->targets, g_array_unref);
 	g_clear_pointer (&d->names, g_ptr_array_unref);
+	g_clear_pointer (&d->from, g_ptr_array_unref);
+	g_clear_pointer (&d->resolve.account, g_free);
 	g_clear_object (&d->self);
 	g_free (d);
 }
@@ -1037,7 +1182,8 @@ smtp_delivery_on_data_done (GObject *source, GAsyncResult *res, gpointer user_da
 		smtp_session_end_transaction (self);
 		return;
 	}
-	d->quarantine_all = outcome == SMTP_HOOK_QUARANTINE || t->quarantine || self->quarantine_all;
+	d->quarantine_all =
+	    outcome == SMTP_HOOK_QUARANTINE || t->quarantine || self->quarantine_all || d->submission_quarantine;
 	d->final = smtp_session_build_final (self, d->message, result);
 
 	/* delivery.local once per account, for its first recipient */
@@ -1054,6 +1200,190 @@ smtp_delivery_on_data_done (GObject *source, GAsyncResult *res, gpointer user_da
 	d->names = g_ptr_array_new_with_free_func (g_free);
 	d->next = 0;
 	smtp_delivery_next_local (d);
+}
+
+static void
+smtp_delivery_run_data (SmtpDelivery *d)
+{
+	SmtpSession *self = d->self;
+
+	d->data.session = &self->info;
+	d->data.sender = self->trans.sender;
+	d->data.recipients = (const char *const *)d->recipient_paths->pdata;
+	d->data.message = d->message;
+	ep_hook_smtp_data_run_async (smtp_session_bus (self), &d->data, 0, self->cancellable,
+				     smtp_delivery_on_data_done, d);
+}
+
+/* A submitted message refused before delivery: the reply went out. */
+static void
+smtp_delivery_refused (SmtpDelivery *d, const char *why)
+{
+	g_autoptr (SmtpSession) self = g_object_ref (d->self);
+
+	smtp_session_log_message (self, why);
+	smtp_delivery_free (d);
+	smtp_session_end_transaction (self);
+}
+
+/* @fields in front of the message */
+static void
+smtp_delivery_prepend (SmtpDelivery *d, const char *fields)
+{
+	gsize len;
+	const guint8 *data;
+	GByteArray *out;
+
+	if (fields == NULL || fields[0] == '\0')
+		return;
+	data = g_bytes_get_data (d->message, &len);
+	out = g_byte_array_sized_new ((guint)(len + strlen (fields)));
+	g_byte_array_append (out, (const guint8 *)fields, (guint)strlen (fields));
+	g_byte_array_append (out, data, (guint)len);
+	g_bytes_unref (d->message);
+	d->message = g_byte_array_free_to_bytes (out);
+}
+
+static void
+smtp_delivery_on_submission_done (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	SmtpDelivery *d = user_data;
+	g_autoptr (SmtpSession) self = g_object_ref (d->self);
+	g_autoptr (GError) error = NULL;
+	g_autoptr (EpHookResult) result = ep_hook_submission_message_run_finish (EP_HOOK_BUS (source), res, &error);
+	SmtpHookOutcome outcome = smtp_session_hook_outcome (self, result, error, "submission.message", NULL);
+	g_autoptr (GString) fields = g_string_new (NULL);
+
+	if (self->closing) {
+		smtp_delivery_free (d);
+		return;
+	}
+	if (outcome == SMTP_HOOK_STOPPED) {
+		smtp_delivery_refused (d, "refused by submission.message");
+		return;
+	}
+	if (outcome == SMTP_HOOK_DISCARD) {
+		smtp_session_log_message (self, "discarded by submission.message");
+		smtp_session_reply (self, 250, "2.0.0", "OK, message stored (id %s)", self->id);
+		smtp_delivery_free (d);
+		smtp_session_end_transaction (self);
+		return;
+	}
+	d->submission_quarantine = outcome == SMTP_HOOK_QUARANTINE;
+	/* the fields the handlers added (a DKIM signature) go on top, in order */
+	for (guint i = 0; i < result->headers->len; i++) {
+		EpHookHeader *h = g_ptr_array_index (result->headers, i);
+		g_string_append_printf (fields, "%s: %s\r\n", h->name, h->value);
+	}
+	smtp_delivery_prepend (d, fields->str);
+	smtp_delivery_run_data (d);
+}
+
+/* RFC 6409 §8: Message-ID and Date when missing, then submission.message. */
+static void
+smtp_delivery_submit (SmtpDelivery *d)
+{
+	SmtpSession *self = d->self;
+	g_autoptr (GDateTime) now = g_date_time_new_now_local ();
+	gsize len;
+	const guint8 *data = g_bytes_get_data (d->message, &len);
+	g_autofree char *missing = smtp_auth_missing_fields (data, len, smtp_session_hostname (self), now);
+
+	if (missing[0] != '\0')
+		ep_log_debug (SMTP_MODULE, self->id, "adding %s%s", strstr (missing, "Message-ID") ? "Message-ID " : "",
+			      strstr (missing, "Date:") ? "Date" : "");
+	smtp_delivery_prepend (d, missing);
+	d->submission.session = &self->info;
+	d->submission.authenticated_user = self->auth_account;
+	d->submission.sender = self->trans.sender;
+	d->submission.recipients = (const char *const *)d->recipient_paths->pdata;
+	d->submission.message = d->message;
+	ep_hook_submission_message_run_async (smtp_session_bus (self), &d->submission, 0, self->cancellable,
+					      smtp_delivery_on_submission_done, d);
+}
+
+static void smtp_delivery_next_from (SmtpDelivery *d);
+
+static void
+smtp_delivery_on_from_resolved (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	SmtpDelivery *d = user_data;
+	g_autoptr (SmtpSession) self = g_object_ref (d->self);
+	g_autoptr (GError) error = NULL;
+	g_autoptr (EpHookResult) result = ep_hook_directory_resolve_run_finish (EP_HOOK_BUS (source), res, &error);
+	SmtpHookOutcome outcome = smtp_session_hook_outcome (self, result, error, "directory.resolve", NULL);
+	const char *address = g_ptr_array_index (d->from, d->from_next);
+
+	if (self->closing) {
+		smtp_delivery_free (d);
+		return;
+	}
+	if (outcome == SMTP_HOOK_STOPPED) {
+		smtp_delivery_refused (d, "refused (From: address not resolved)");
+		return;
+	}
+	if (d->resolve.account == NULL || g_strcmp0 (d->resolve.account, self->auth_account) != 0) {
+		ep_log_info (SMTP_MODULE, self->id, "From: <%s> is not an address of %s", address, self->auth_account);
+		smtp_session_emit_rejected (self, "submission", NULL, NULL, 553, "5.7.1",
+					    "Sender address not owned by the authenticated user");
+		smtp_session_reply (self, 553, "5.7.1", "Sender address not owned by the authenticated user");
+		smtp_delivery_refused (d, "refused (From: address not owned)");
+		return;
+	}
+	d->from_next++;
+	smtp_delivery_next_from (d);
+}
+
+static void
+smtp_delivery_next_from (SmtpDelivery *d)
+{
+	SmtpSession *self = d->self;
+
+	if (d->from_next >= d->from->len) {
+		smtp_delivery_submit (d);
+		return;
+	}
+	g_clear_pointer (&d->resolve.account, g_free);
+	d->resolve.is_local_domain = FALSE;
+	d->resolve.address = g_ptr_array_index (d->from, d->from_next);
+	ep_hook_directory_resolve_run_async (smtp_session_bus (self), &d->resolve, 0, self->cancellable,
+					     smtp_delivery_on_from_resolved, d);
+}
+
+/* RFC 6409 §6.1: the From: addresses must be the account's own. */
+static void
+smtp_delivery_check_from (SmtpDelivery *d)
+{
+	SmtpSession *self = d->self;
+	gsize len;
+	const guint8 *data = g_bytes_get_data (d->message, &len);
+
+	d->from = smtp_auth_from_addresses (data, len);
+	if (d->from == NULL) {
+		gboolean has_from = smtp_auth_has_field (data, len, "From");
+		ep_log_info (SMTP_MODULE, self->id, "submitted message %s",
+			     has_from ? "has an unusable From: field" : "has no From: field");
+		if (has_from) {
+			smtp_session_emit_rejected (self, "submission", NULL, NULL, 553, "5.7.1",
+						    "Sender address not owned by the authenticated user");
+			smtp_session_reply (self, 553, "5.7.1", "Sender address not owned by the authenticated user");
+		} else {
+			smtp_session_emit_rejected (self, "submission", NULL, NULL, 550, "5.6.0",
+						    "Message has no From: header field");
+			smtp_session_reply (self, 550, "5.6.0", "Message has no From: header field");
+		}
+		smtp_delivery_refused (d, "refused (From:)");
+		return;
+	}
+	/* the same address twice is asked once */
+	for (guint i = 0; i < d->from->len; i++) {
+		for (guint j = d->from->len - 1; j > i; j--) {
+			if (g_ascii_strcasecmp (g_ptr_array_index (d->from, i), g_ptr_array_index (d->from, j)) == 0)
+				g_ptr_array_remove_index (d->from, j);
+		}
+	}
+	d->from_next = 0;
+	smtp_delivery_next_from (d);
 }
 
 /* The message is complete (the "." of DATA, or BDAT LAST). */
@@ -1082,13 +1412,11 @@ smtp_session_message_received (SmtpSession *self)
 	for (guint i = 0; i < t->recipients->len; i++)
 		g_ptr_array_add (d->recipient_paths, ((SmtpRecipient *)g_ptr_array_index (t->recipients, i))->path);
 	g_ptr_array_add (d->recipient_paths, NULL);
-	d->data.session = &self->info;
-	d->data.sender = t->sender;
-	d->data.recipients = (const char *const *)d->recipient_paths->pdata;
-	d->data.message = d->message;
 	smtp_session_suspend (self);
-	ep_hook_smtp_data_run_async (smtp_session_bus (self), &d->data, 0, self->cancellable,
-				     smtp_delivery_on_data_done, d);
+	if (self->auth_account != NULL)
+		smtp_delivery_check_from (d);
+	else
+		smtp_delivery_run_data (d);
 }
 
 /* ---- DATA and BDAT ---------------------------------------------------------------------- */
@@ -1134,7 +1462,10 @@ smtp_session_protocol_violation (SmtpSession *self, const char *what, gboolean t
 		     self->state == SMTP_STATE_DATA || self->state == SMTP_STATE_BDAT ? " in message data" : "");
 	if (self->trans.active && (self->state == SMTP_STATE_DATA || self->state == SMTP_STATE_BDAT))
 		smtp_session_log_message (self, "refused (protocol violation)");
-	if (too_long)
+	if (too_long && self->state == SMTP_STATE_AUTH)
+		smtp_session_send_and_close (self, 500, "5.5.6",
+					     "Authentication exchange line is too long, closing connection");
+	else if (too_long)
 		smtp_session_send_and_close (self, 500, "5.5.2", "Line too long, closing connection");
 	else
 		smtp_session_send_and_close (self, 500, "5.5.2",
@@ -1265,8 +1596,10 @@ smtp_session_on_starttls_done (GObject *source, GAsyncResult *res, gpointer user
 	}
 	if (self->closing)
 		return;
-	/* RFC 3207 §4.2: forget everything learnt before the handshake */
+	/* RFC 3207 §4.2: forget everything learnt before the handshake
+	 * (authentication is never accepted in clear, but all the same) */
 	smtp_transaction_reset (&self->trans);
+	smtp_session_auth_reset (self);
 	g_clear_pointer (&self->helo, g_free);
 	self->info.helo = NULL;
 	self->ehlo = FALSE;
@@ -1299,6 +1632,460 @@ smtp_session_cmd_starttls (SmtpSession *self)
 	ep_connection_start_tls_async (self->conn, tls, NULL, smtp_session_on_starttls_done, g_object_ref (self));
 }
 
+/* ---- AUTH (RFC 4954) ----------------------------------------------------------------------- */
+
+/* after this many failed exchanges the session ends */
+#define SMTP_AUTH_MAX_FAILURES 3
+#define SMTP_AUTH_INVALID      "Authentication credentials invalid"
+#define SMTP_AUTH_TEMPFAIL     "Temporary authentication failure"
+
+/* One AUTH exchange: from the command to 235 / 535. */
+typedef struct _SmtpAuthOp {
+	char *mechanism;
+	EpSaslServer *sasl;
+	EpAuthVerifyCtx verify;
+	gboolean success_pending; /* SUCCESS with data: the client's empty response is awaited */
+	guint delay_id;
+} SmtpAuthOp;
+
+static void
+smtp_auth_op_free (SmtpAuthOp *op)
+{
+	g_clear_handle_id (&op->delay_id, g_source_remove);
+	g_free (op->mechanism);
+	g_clear_pointer (&op->sasl, ep_sasl_server_free);
+	g_free (op->verify.account);
+	g_free (op->verify.scram_credentials);
+	g_free (op);
+}
+
+/* Forgets who authenticated and any exchange in progress. */
+static void
+smtp_session_auth_reset (SmtpSession *self)
+{
+	g_clear_pointer (&self->auth_op, smtp_auth_op_free);
+	g_clear_pointer (&self->auth_account, g_free);
+	g_clear_pointer (&self->auth_username, g_free);
+	self->info.authenticated_user = NULL;
+	self->n_auth_failures = 0;
+}
+
+static EpAuthGuard *
+smtp_session_auth_guard (SmtpSession *self)
+{
+	GObject *guard = ep_service_registry_lookup (ep_context_get_services (self->server->ctx), EP_TYPE_AUTH_GUARD);
+
+	return guard != NULL ? EP_AUTH_GUARD (guard) : NULL;
+}
+
+static void
+smtp_session_on_guard_recorded (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr (GError) error = NULL;
+
+	if (!ep_auth_guard_record_finish (EP_AUTH_GUARD (source), res, &error))
+		ep_log_warning (SMTP_MODULE, NULL, "the auth guard could not record an outcome: %s", error->message);
+}
+
+/* The guard learns every outcome of a credential check. */
+static void
+smtp_session_auth_record (SmtpSession *self, const char *username, gboolean success)
+{
+	EpAuthGuard *guard = smtp_session_auth_guard (self);
+
+	if (guard != NULL)
+		ep_auth_guard_record_async (guard, ep_connection_get_peer_ip (self->conn), username, success, NULL,
+					    smtp_session_on_guard_recorded, NULL);
+}
+
+static const char *
+smtp_session_auth_username (SmtpAuthOp *op)
+{
+	return op->sasl != NULL ? ep_sasl_server_get_authcid (op->sasl) : NULL;
+}
+
+/* Ends the exchange in progress. */
+static void
+smtp_session_auth_end (SmtpSession *self)
+{
+	g_clear_pointer (&self->auth_op, smtp_auth_op_free);
+	smtp_session_set_command_mode (self);
+}
+
+static void
+smtp_session_auth_failed (SmtpSession *self, const char *reason, gboolean record)
+{
+	SmtpAuthOp *op = self->auth_op;
+	const char *username = smtp_session_auth_username (op);
+	EpAuthFailedEvent ev = {
+	    .session_id = self->id,
+	    .protocol = "smtp",
+	    .mechanism = op->mechanism,
+	    .peer = ep_connection_get_peer_ip (self->conn),
+	    .username = username,
+	    .reason = reason,
+	};
+
+	ep_log_info (SMTP_MODULE, self->id, "AUTH %s failed for %s%s%s: %s", op->mechanism, username != NULL ? "'" : "",
+		     username != NULL ? username : "an unnamed user", username != NULL ? "'" : "", reason);
+	if (record)
+		smtp_session_auth_record (self, username, FALSE);
+	ep_event_auth_failed_emit (ep_context_get_event_bus (self->server->ctx), &ev);
+	smtp_session_auth_end (self);
+	if (++self->n_auth_failures >= SMTP_AUTH_MAX_FAILURES) {
+		smtp_session_send_and_close (self, 421, "4.7.0",
+					     "Too many authentication failures, closing connection");
+		return;
+	}
+	smtp_session_reply (self, 535, "5.7.8", SMTP_AUTH_INVALID);
+}
+
+static void
+smtp_session_auth_succeeded (SmtpSession *self)
+{
+	SmtpAuthOp *op = self->auth_op;
+	const char *username = smtp_session_auth_username (op);
+	const char *account = ep_sasl_server_get_account (op->sasl);
+	EpAuthSucceededEvent ev = {
+	    .session_id = self->id,
+	    .protocol = "smtp",
+	    .mechanism = op->mechanism,
+	    .peer = ep_connection_get_peer_ip (self->conn),
+	    .username = username,
+	    .account = account,
+	};
+
+	ep_log_info (SMTP_MODULE, self->id, "AUTH %s: '%s' authenticated as account %s", op->mechanism, username,
+		     account);
+	smtp_session_auth_record (self, username, TRUE);
+	ep_event_auth_succeeded_emit (ep_context_get_event_bus (self->server->ctx), &ev);
+	self->auth_account = g_strdup (account);
+	self->auth_username = g_strdup (username);
+	self->info.authenticated_user = self->auth_account;
+	smtp_session_auth_end (self);
+	smtp_session_reply (self, 235, "2.7.0", "Authentication successful");
+}
+
+/* A temporary failure of the machinery: not the client's fault, not counted. */
+static void
+smtp_session_auth_tempfail (SmtpSession *self, const char *why)
+{
+	ep_log_warning (SMTP_MODULE, self->id, "AUTH %s: %s", self->auth_op->mechanism, why);
+	smtp_session_auth_end (self);
+	smtp_session_reply (self, 454, "4.7.0", SMTP_AUTH_TEMPFAIL);
+}
+
+static void smtp_session_auth_step (SmtpSession *self, GBytes *input);
+
+static void
+smtp_session_on_auth_verified (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr (SmtpSession) self = user_data;
+	g_autoptr (GError) error = NULL;
+	g_autoptr (EpHookResult) result = ep_hook_auth_verify_run_finish (EP_HOOK_BUS (source), res, &error);
+	SmtpAuthOp *op = self->auth_op;
+	const EpVerdict *v = result != NULL ? result->verdict : NULL;
+	const char *authzid;
+	const char *account = NULL;
+	g_autoptr (GError) invalid = NULL;
+
+	if (self->closing || op == NULL)
+		return;
+	if (v == NULL || v->kind == EP_VERDICT_TEMPFAIL) {
+		/* the backend could not say: nobody's fault, try later */
+		g_autofree char *why = g_strdup_printf (
+		    "auth.verify failed: %s",
+		    error != NULL ? error->message
+				  : (result->reason != NULL ? result->reason->message : "a backend answered tempfail"));
+		smtp_session_auth_tempfail (self, why);
+		smtp_session_resume (self);
+		return;
+	}
+	/* anything but ACCEPT with an account is "no", whoever said it and
+	 * however: the client learns nothing more than that */
+	if (v->kind == EP_VERDICT_ACCEPT && op->verify.account != NULL && op->verify.account[0] != '\0')
+		account = op->verify.account;
+	/* no proxy authorization: an authzid must name the same user */
+	authzid = ep_sasl_server_get_authzid (op->sasl);
+	if (account != NULL && authzid != NULL && authzid[0] != '\0' &&
+	    g_strcmp0 (authzid, ep_sasl_server_get_authcid (op->sasl)) != 0 && g_strcmp0 (authzid, account) != 0) {
+		ep_log_info (SMTP_MODULE, self->id, "AUTH %s: authorization identity refused", op->mechanism);
+		account = NULL;
+	}
+	if (!op->verify.want_scram)
+		ep_sasl_server_set_verified (op->sasl, account);
+	else if (!ep_sasl_server_set_scram_credentials_string (
+		     op->sasl, account, account != NULL ? op->verify.scram_credentials : NULL, &invalid))
+		ep_log_warning (SMTP_MODULE, self->id, "AUTH %s: unusable SCRAM credentials for %s: %s", op->mechanism,
+				account, invalid->message);
+	smtp_session_auth_step (self, NULL);
+}
+
+static void
+smtp_session_auth_verify (SmtpSession *self)
+{
+	SmtpAuthOp *op = self->auth_op;
+
+	op->verify.session_id = self->id;
+	op->verify.protocol = "smtp";
+	op->verify.mechanism = op->mechanism;
+	op->verify.username = ep_sasl_server_get_authcid (op->sasl);
+	op->verify.authzid = ep_sasl_server_get_authzid (op->sasl);
+	op->verify.peer = ep_connection_get_peer_address (self->conn);
+	op->verify.tls_active = ep_connection_is_tls (self->conn);
+	op->verify.want_scram = ep_sasl_server_get_kind (op->sasl) == EP_SASL_CREDENTIALS_SCRAM;
+	op->verify.is_bearer = ep_sasl_server_get_kind (op->sasl) == EP_SASL_CREDENTIALS_BEARER;
+	op->verify.secret = op->verify.want_scram ? NULL : ep_sasl_server_get_secret (op->sasl);
+	ep_hook_auth_verify_run_async (smtp_session_bus (self), &op->verify, 0, self->cancellable,
+				       smtp_session_on_auth_verified, g_object_ref (self));
+}
+
+static gboolean
+smtp_session_on_auth_delay (gpointer user_data)
+{
+	SmtpSession *self = user_data;
+
+	if (self->auth_op != NULL)
+		self->auth_op->delay_id = 0;
+	if (!self->closing && self->auth_op != NULL)
+		smtp_session_auth_verify (self);
+	return G_SOURCE_REMOVE;
+}
+
+static void
+smtp_session_on_guard_checked (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr (SmtpSession) self = user_data;
+	g_autoptr (GError) error = NULL;
+	guint delay_ms = 0;
+	gboolean ok = ep_auth_guard_check_finish (EP_AUTH_GUARD (source), res, &delay_ms, &error);
+	SmtpAuthOp *op = self->auth_op;
+
+	if (self->closing || op == NULL)
+		return;
+	if (!ok && g_error_matches (error, EP_ERROR, EP_ERROR_LIMIT)) {
+		EpAuthFailedEvent ev = {
+		    .session_id = self->id,
+		    .protocol = "smtp",
+		    .mechanism = op->mechanism,
+		    .peer = ep_connection_get_peer_ip (self->conn),
+		    .username = smtp_session_auth_username (op),
+		    .reason = "banned by the auth guard",
+		};
+		ep_log_info (SMTP_MODULE, self->id, "AUTH refused: %s", error->message);
+		ep_event_auth_failed_emit (ep_context_get_event_bus (self->server->ctx), &ev);
+		smtp_session_send (self, 454, "4.7.0", SMTP_AUTH_TEMPFAIL);
+		smtp_session_close (self);
+		return;
+	}
+	if (!ok) {
+		g_autofree char *why = g_strdup_printf ("the auth guard failed: %s", error->message);
+		smtp_session_auth_tempfail (self, why);
+		smtp_session_resume (self);
+		return;
+	}
+	if (delay_ms == 0) {
+		smtp_session_auth_verify (self);
+		return;
+	}
+	/* the session holds the op, the source holds the session */
+	op->delay_id = g_timeout_add_full (G_PRIORITY_DEFAULT, delay_ms, smtp_session_on_auth_delay,
+					   g_object_ref (self), g_object_unref);
+}
+
+/* The mechanism knows who: ask the guard, wait as long as it says, then
+ * auth.verify. */
+static void
+smtp_session_auth_need_credentials (SmtpSession *self)
+{
+	EpAuthGuard *guard = smtp_session_auth_guard (self);
+
+	smtp_session_suspend (self);
+	if (guard == NULL) {
+		smtp_session_auth_verify (self);
+		return;
+	}
+	ep_auth_guard_check_async (guard, ep_connection_get_peer_ip (self->conn),
+				   smtp_session_auth_username (self->auth_op), self->cancellable,
+				   smtp_session_on_guard_checked, g_object_ref (self));
+}
+
+/* Sends a 334 challenge and reads the response. */
+static void
+smtp_session_auth_challenge (SmtpSession *self, GBytes *challenge)
+{
+	g_autofree char *line = smtp_auth_challenge_line (challenge);
+
+	ep_connection_write (self->conn, line, strlen (line));
+	self->state = SMTP_STATE_AUTH;
+	ep_connection_set_max_line (self->conn, SMTP_AUTH_MAX_LINE);
+	ep_connection_set_idle_timeout (self->conn, smtp_session_limits (self)->command_timeout);
+}
+
+/* Feeds the mechanism and acts on what it says.  The session may be
+ * suspended or not: it is running afterwards unless it waits for the
+ * guard or auth.verify. */
+static void
+smtp_session_auth_step (SmtpSession *self, GBytes *input)
+{
+	SmtpAuthOp *op = self->auth_op;
+	g_autoptr (GBytes) output = NULL;
+	g_autoptr (GError) error = NULL;
+	EpSaslStatus status = ep_sasl_server_step (op->sasl, input, &output, &error);
+
+	switch (status) {
+	case EP_SASL_CONTINUE:
+		smtp_session_auth_challenge (self, output);
+		break;
+	case EP_SASL_NEED_CREDENTIALS:
+		smtp_session_auth_need_credentials (self);
+		return;
+	case EP_SASL_SUCCESS:
+		if (output != NULL && g_bytes_get_size (output) > 0) {
+			/* RFC 4954 §4: additional data with success goes in a
+			 * challenge the client answers empty */
+			op->success_pending = TRUE;
+			smtp_session_auth_challenge (self, output);
+			break;
+		}
+		smtp_session_auth_succeeded (self);
+		break;
+	case EP_SASL_FAILURE:
+	default:
+		smtp_session_auth_failed (self, error != NULL ? error->message : "bad credentials", TRUE);
+		break;
+	}
+	if (self->busy)
+		smtp_session_resume (self);
+}
+
+/* A line of the exchange: the client's response to a 334 challenge. */
+static void
+smtp_session_auth_line (SmtpSession *self, const char *line, gsize len)
+{
+	SmtpAuthOp *op = self->auth_op;
+	g_autoptr (GBytes) input = NULL;
+
+	if (op == NULL) {
+		/* cannot happen: the AUTH state comes with an exchange */
+		smtp_session_set_command_mode (self);
+		smtp_session_reply (self, 503, "5.5.1", "Bad sequence of commands");
+		return;
+	}
+	switch (smtp_auth_decode_line (line, len, &input)) {
+	case SMTP_AUTH_LINE_CANCEL:
+		ep_log_info (SMTP_MODULE, self->id, "AUTH %s cancelled by the client", op->mechanism);
+		smtp_session_auth_end (self);
+		smtp_session_reply (self, 501, "5.0.0", "Authentication cancelled");
+		return;
+	case SMTP_AUTH_LINE_MALFORMED:
+		ep_log_info (SMTP_MODULE, self->id, "AUTH %s: response is not base64", op->mechanism);
+		smtp_session_auth_end (self);
+		smtp_session_reply (self, 501, "5.5.2", "Cannot decode the response");
+		return;
+	case SMTP_AUTH_LINE_OK:
+		break;
+	}
+	if (op->success_pending) {
+		if (g_bytes_get_size (input) == 0)
+			smtp_session_auth_succeeded (self);
+		else
+			smtp_session_auth_failed (self, "data after the final challenge", TRUE);
+		return;
+	}
+	smtp_session_auth_step (self, input);
+}
+
+/* "PLAIN LOGIN ..." for this connection; NULL when none */
+static char *
+smtp_session_auth_mechanisms (SmtpSession *self)
+{
+	g_autoptr (GBytes) cb = ep_connection_get_channel_binding (self->conn, "tls-exporter", NULL);
+	/* no bearer-token backend exists yet: no OAUTHBEARER / XOAUTH2 */
+	g_auto (GStrv) mechs = ep_sasl_mechanisms_available (ep_connection_is_tls (self->conn), cb != NULL, FALSE);
+
+	if (mechs == NULL || mechs[0] == NULL)
+		return NULL;
+	return g_strjoinv (" ", mechs);
+}
+
+static gboolean
+smtp_session_auth_mechanism_offered (SmtpSession *self, const char *mechanism)
+{
+	g_autofree char *mechs = smtp_session_auth_mechanisms (self);
+	g_auto (GStrv) list = mechs != NULL ? g_strsplit (mechs, " ", -1) : NULL;
+
+	return list != NULL && g_strv_contains ((const char *const *)list, mechanism);
+}
+
+static EpSaslServer *
+smtp_session_auth_server_new (SmtpSession *self, const char *mechanism, GError **error)
+{
+	g_autoptr (GBytes) cb = ep_connection_get_channel_binding (self->conn, "tls-exporter", NULL);
+	EpSaslServerSettings settings = {
+	    .service = "smtp",
+	    .tls_active = ep_connection_is_tls (self->conn),
+	    .channel_binding = cb,
+	};
+
+	return ep_sasl_server_new (mechanism, &settings, error);
+}
+
+static void
+smtp_session_cmd_auth (SmtpSession *self, SmtpCommand *cmd)
+{
+	g_autofree char *mechanism = NULL;
+	g_autoptr (GBytes) initial = NULL;
+	g_autoptr (GError) error = NULL;
+	SmtpReply reply;
+	SmtpAuthOp *op;
+
+	if (!smtp_session_is_submission (self)) {
+		/* the MX takes no authentication: that is submission's (RFC 6409) */
+		smtp_session_reply (self, 502, "5.5.1", "AUTH not available");
+		return;
+	}
+	if (!ep_connection_is_tls (self->conn)) {
+		smtp_session_reply (self, 538, "5.7.11", "Encryption required for requested authentication mechanism");
+		return;
+	}
+	if (!smtp_session_auth_offered (self)) {
+		smtp_session_reply (self, 502, "5.5.1", "AUTH not available");
+		return;
+	}
+	if (self->helo == NULL || !self->ehlo) {
+		smtp_session_reply (self, 503, "5.5.1", "Send EHLO first");
+		return;
+	}
+	if (self->auth_account != NULL) {
+		smtp_session_reply (self, 503, "5.5.1", "Already authenticated");
+		return;
+	}
+	if (self->trans.active) {
+		smtp_session_reply (self, 503, "5.5.1", "AUTH not allowed during a mail transaction");
+		return;
+	}
+	if (!smtp_auth_parse_command (cmd->argument, strlen (cmd->argument), &mechanism, &initial, &reply)) {
+		smtp_session_reply_static (self, &reply);
+		return;
+	}
+	if (!smtp_session_auth_mechanism_offered (self, mechanism)) {
+		smtp_session_reply (self, 504, "5.5.4", "Unrecognized authentication type");
+		return;
+	}
+	op = g_new0 (SmtpAuthOp, 1);
+	op->mechanism = g_steal_pointer (&mechanism);
+	op->sasl = smtp_session_auth_server_new (self, op->mechanism, &error);
+	if (op->sasl == NULL) {
+		ep_log_warning (SMTP_MODULE, self->id, "AUTH %s: %s", op->mechanism, error->message);
+		smtp_auth_op_free (op);
+		smtp_session_reply (self, 454, "4.7.0", SMTP_AUTH_TEMPFAIL);
+		return;
+	}
+	self->auth_op = op;
+	smtp_session_auth_step (self, initial);
+}
+
 /* ---- commands ----------------------------------------------------------------------------- */
 
 static void
@@ -1308,6 +2095,9 @@ smtp_session_command (SmtpSession *self, const char *line, gsize len)
 	SmtpCommand cmd;
 	SmtpReply reply;
 	SmtpParseFlags flags = t->active && t->smtputf8 ? SMTP_PARSE_UTF8 : SMTP_PARSE_NONE;
+
+	if (smtp_session_auth_offered (self))
+		flags |= SMTP_PARSE_AUTH;
 
 	if (!smtp_command_parse (line, len, flags, &cmd, &reply)) {
 		if (cmd.verb == SMTP_VERB_BDAT) {
@@ -1371,9 +2161,7 @@ smtp_session_command (SmtpSession *self, const char *line, gsize len)
 		smtp_session_cmd_starttls (self);
 		break;
 	case SMTP_VERB_AUTH:
-		/* authentication comes with the auth modules; until then it is
-		 * neither advertised nor accepted */
-		smtp_session_reply (self, 502, "5.5.1", "AUTH not available");
+		smtp_session_cmd_auth (self, &cmd);
 		break;
 	case SMTP_VERB_UNKNOWN:
 	default:
@@ -1398,7 +2186,8 @@ smtp_session_on_input (EpConnection *conn, gpointer user_data)
 				break;
 			continue;
 		}
-		if (self->state != SMTP_STATE_COMMAND && self->state != SMTP_STATE_DATA)
+		if (self->state != SMTP_STATE_COMMAND && self->state != SMTP_STATE_DATA &&
+		    self->state != SMTP_STATE_AUTH)
 			break;
 		if (smtp_session_drain_if_idle (self))
 			return;
@@ -1409,6 +2198,8 @@ smtp_session_on_input (EpConnection *conn, gpointer user_data)
 		case EP_LINE_OK:
 			if (self->state == SMTP_STATE_DATA)
 				smtp_session_data_line (self, line, len);
+			else if (self->state == SMTP_STATE_AUTH)
+				smtp_session_auth_line (self, line, len);
 			else
 				smtp_session_command (self, line, len);
 			break;
@@ -1477,6 +2268,7 @@ smtp_session_finalize (GObject *object)
 	SmtpSession *self = SMTP_SESSION (object);
 
 	smtp_transaction_reset (&self->trans);
+	smtp_session_auth_reset (self);
 	g_free (self->helo);
 	g_free (self->listener_kind);
 	g_clear_object (&self->cancellable);

@@ -398,6 +398,58 @@ test_parse_line_length (void)
 	smtp_command_clear (&cmd);
 }
 
+/* RFC 4954: AUTH with an initial response may be 12288 octets with CRLF,
+ * and MAIL takes AUTH= once AUTH was advertised */
+static void
+test_parse_auth (void)
+{
+	SmtpCommand cmd;
+	SmtpReply reply;
+	g_autoptr (GString) line = g_string_new ("AUTH XOAUTH2 ");
+	static const struct {
+		const char *line;
+		SmtpParseFlags flags;
+		guint code;
+	} mail_cases[] = {
+	    {"MAIL FROM:<a@example.org> AUTH=<>", SMTP_PARSE_AUTH, 0},
+	    {"MAIL FROM:<a@example.org> AUTH=a+40example.org", SMTP_PARSE_AUTH, 0},
+	    {"MAIL FROM:<a@example.org> AUTH=<>", SMTP_PARSE_NONE, 555},
+	    {"MAIL FROM:<a@example.org> AUTH", SMTP_PARSE_AUTH, 501},
+	    {"MAIL FROM:<a@example.org> AUTH=a+0D+0A", SMTP_PARSE_AUTH, 501},
+	    {"MAIL FROM:<a@example.org> AUTH=a+4", SMTP_PARSE_AUTH, 501},
+	    {"RCPT TO:<a@example.org> AUTH=<>", SMTP_PARSE_AUTH, 555},
+	};
+
+	while (line->len < SMTP_COMMAND_MAX_LINE_AUTH)
+		g_string_append_c (line, 'A');
+	g_assert_true (smtp_command_parse (line->str, line->len, 0, &cmd, &reply));
+	g_assert_cmpint (cmd.verb, ==, SMTP_VERB_AUTH);
+	g_assert_cmpuint (strlen (cmd.argument), ==, SMTP_COMMAND_MAX_LINE_AUTH - 5);
+	smtp_command_clear (&cmd);
+	g_string_append_c (line, 'A');
+	g_assert_false (smtp_command_parse (line->str, line->len, 0, &cmd, &reply));
+	g_assert_cmpuint (reply.code, ==, 500);
+	g_assert_cmpstr (reply.enhanced, ==, "5.5.2");
+	smtp_command_clear (&cmd);
+	/* the other commands keep their limits */
+	g_string_overwrite (line, 0, "NOOP");
+	g_assert_false (smtp_command_parse (line->str, SMTP_COMMAND_MAX_LINE + 1, 0, &cmd, &reply));
+	g_assert_cmpuint (reply.code, ==, 500);
+	smtp_command_clear (&cmd);
+
+	for (guint i = 0; i < G_N_ELEMENTS (mail_cases); i++) {
+		gboolean ok;
+		g_test_message ("%s", mail_cases[i].line);
+		ok = smtp_command_parse (mail_cases[i].line, strlen (mail_cases[i].line), mail_cases[i].flags, &cmd,
+					 &reply);
+		if (mail_cases[i].code == 0)
+			g_assert_true (ok);
+		else
+			g_assert_cmpuint (reply.code, ==, mail_cases[i].code);
+		smtp_command_clear (&cmd);
+	}
+}
+
 typedef struct {
 	const char *domain;
 	gboolean utf8;
@@ -520,6 +572,7 @@ main (int argc, char **argv)
 	g_test_add_func ("/smtp-command/rcpt-parameters", test_parse_rcpt_parameters);
 	g_test_add_func ("/smtp-command/bdat", test_parse_bdat);
 	g_test_add_func ("/smtp-command/line-length", test_parse_line_length);
+	g_test_add_func ("/smtp-command/auth", test_parse_auth);
 	g_test_add_func ("/smtp-command/domains", test_domains);
 	g_test_add_func ("/smtp-command/address-literals", test_address_literals);
 	g_test_add_func ("/smtp-command/xtext", test_xtext);
