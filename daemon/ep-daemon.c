@@ -40,6 +40,7 @@ struct _EpDaemon {
 	EpPrivileges privileges;
 	EpPgEmbedded *pg; /* (nullable): the embedded cluster, without [database] url */
 	gboolean stopping;
+	gboolean serving; /* modules started: listeners accept */
 	guint drain_source;
 	guint signal_sources[3];
 };
@@ -316,6 +317,11 @@ ep_daemon_listener_bind (EpDaemon *self, const EpConfigListener *config, GError 
 		return NULL;
 	}
 	g_signal_connect (l->service, "incoming", G_CALLBACK (ep_daemon_on_incoming), l);
+	/* a GSocketService accepts from its creation on: not before the
+	 * modules have started (start-up iterates the main context while it
+	 * waits for the database); until then the kernel queues clients */
+	if (!self->serving)
+		g_socket_service_stop (l->service);
 	return l;
 }
 
@@ -667,8 +673,10 @@ ep_daemon_serve (EpDaemon *self, GError **error)
 	self->signal_sources[1] = g_unix_signal_add (SIGINT, ep_daemon_on_stop, self);
 	self->signal_sources[2] = g_unix_signal_add (SIGHUP, ep_daemon_on_reload, self);
 
+	self->serving = TRUE;
 	for (guint i = 0; i < self->listeners->len; i++) {
 		EpDaemonListener *l = g_ptr_array_index (self->listeners, i);
+		g_socket_service_start (l->service);
 		ep_log_info (NULL, NULL, "listening on %s port %u (%s)", l->config.addr, l->config.port,
 			     l->config.kind);
 	}
