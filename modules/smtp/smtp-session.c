@@ -91,6 +91,7 @@ struct _SmtpSession {
 
 	SmtpState state;
 	gboolean busy;	   /* waiting for a hook chain or the store: input paused */
+	gboolean auth_recording; /* waiting for the guard to record a failure before answering */
 	gboolean closing;  /* the last reply went out, or the connection is gone */
 	gboolean rejected; /* 554 greeting given: only QUIT (RFC 5321 §3.1) */
 	char *helo;
@@ -283,7 +284,7 @@ static void
 smtp_session_resume (SmtpSession *self)
 {
 	self->busy = FALSE;
-	if (!self->closing)
+	if (!self->closing && !self->auth_recording)
 		ep_connection_resume_input (self->conn);
 }
 
@@ -1687,6 +1688,24 @@ smtp_session_on_guard_recorded (GObject *source, GAsyncResult *res, gpointer use
 		ep_log_warning (SMTP_MODULE, NULL, "the auth guard could not record an outcome: %s", error->message);
 }
 
+static void smtp_session_auth_failed_answer (SmtpSession *self);
+
+static void
+smtp_session_on_failure_recorded (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr (SmtpSession) self = user_data;
+	g_autoptr (GError) error = NULL;
+
+	if (!ep_auth_guard_record_finish (EP_AUTH_GUARD (source), res, &error))
+		ep_log_warning (SMTP_MODULE, self->id, "the auth guard could not record a failure: %s", error->message);
+	self->auth_recording = FALSE;
+	if (self->closing)
+		return;
+	smtp_session_auth_failed_answer (self);
+	if (!self->busy && !self->closing)
+		ep_connection_resume_input (self->conn);
+}
+
 /* The guard learns every outcome of a credential check. */
 static void
 smtp_session_auth_record (SmtpSession *self, const char *username, gboolean success)
@@ -1726,12 +1745,28 @@ smtp_session_auth_failed (SmtpSession *self, const char *reason, gboolean record
 	    .reason = reason,
 	};
 
+	EpAuthGuard *guard = record ? smtp_session_auth_guard (self) : NULL;
+
 	ep_log_info (SMTP_MODULE, self->id, "AUTH %s failed for %s%s%s: %s", op->mechanism, username != NULL ? "'" : "",
 		     username != NULL ? username : "an unnamed user", username != NULL ? "'" : "", reason);
-	if (record)
-		smtp_session_auth_record (self, username, FALSE);
 	ep_event_auth_failed_emit (ep_context_get_event_bus (self->server->ctx), &ev);
+	if (guard != NULL) {
+		/* the failure is counted before the client hears of it, so that
+		 * its next attempt already waits the longer delay */
+		self->auth_recording = TRUE;
+		ep_connection_pause_input (self->conn);
+		ep_auth_guard_record_async (guard, ep_connection_get_peer_ip (self->conn), username, FALSE, NULL,
+					    smtp_session_on_failure_recorded, g_object_ref (self));
+		smtp_session_auth_end (self);
+		return;
+	}
 	smtp_session_auth_end (self);
+	smtp_session_auth_failed_answer (self);
+}
+
+static void
+smtp_session_auth_failed_answer (SmtpSession *self)
+{
 	if (++self->n_auth_failures >= SMTP_AUTH_MAX_FAILURES) {
 		smtp_session_send_and_close (self, 421, "4.7.0",
 					     "Too many authentication failures, closing connection");

@@ -486,3 +486,63 @@ def test_scram_without_credentials_like_unknown_user(sub):
         out = r.stdout + r.stderr
         assert r.returncode != 0, out
         assert INVALID in out, out
+
+
+class RawFrom(Raw):
+    """A Raw session whose connection comes from a chosen loopback address."""
+
+    def __init__(self, port, source, context, server_hostname):
+        import socket
+        self.sock = socket.create_connection(('127.0.0.1', port), timeout=10, source_address=(source, 0))
+        self.timeout = 10
+        self.sock = context.wrap_socket(self.sock, server_hostname=server_hostname)
+        self.buf = b''
+        self.transcript = []
+
+
+@needs_auth
+def test_guard_delays_then_bans_one_address_only(tmp_root, material):
+    """Failures from 127.0.0.2 are answered later and later, then that
+    address is banned even with the right password, while 127.0.0.1 still
+    logs in (the counters are per address and per user, in PostgreSQL)."""
+    import time
+    config = new_config(tmp_root, 'guard-ip')
+    subs_port = free_port()
+    config.write(config.base(modules=['store-pg', 'smtp', 'auth-sql']) + accounts()
+                 + listener('submissions', subs_port) + material.tls_section()
+                 + '\n[auth-sql]\ndelay_base_ms = 300\ndelay_max_ms = 3000\nban_after_ip = 4\n'
+                 'ban_after_user = 1000\nban_seconds = 600\n')
+    d = start_daemon(config)
+    try:
+        ctx = material.client_context()
+        took = []
+        for _ in range(2):
+            r = RawFrom(subs_port, '127.0.0.2', ctx, HOSTNAME)
+            r.banner()
+            r.ehlo()
+            for _ in range(2):
+                start = time.monotonic()
+                rep = r.cmd(f'AUTH PLAIN {plain_ir("alice", "wrong guess")}')
+                took.append(time.monotonic() - start)
+                assert rep.lines == [INVALID], rep
+            r.close()
+        # no failure before the first attempt, then 300 ms, 600 ms, 1200 ms:
+        # each failure is counted before it is answered
+        assert took[0] < 0.25, took
+        assert took[1] >= 0.28 and took[2] >= 0.58 and took[3] >= 1.15, took
+        # the fifth attempt from 127.0.0.2: banned, right password or not
+        r = RawFrom(subs_port, '127.0.0.2', ctx, HOSTNAME)
+        r.banner()
+        r.ehlo()
+        rep = r.cmd(f'AUTH PLAIN {plain_ir("alice", ALICE_PASSWORD)}')
+        assert rep.lines == ['454 4.7.0 Temporary authentication failure'], rep
+        assert r.replies_until_closed() == []
+        r.close()
+        # another address is not concerned
+        r = RawFrom(subs_port, '127.0.0.1', ctx, HOSTNAME)
+        r.banner()
+        r.ehlo()
+        login(r)
+        r.close()
+    finally:
+        d.close()
