@@ -2036,8 +2036,10 @@ static char *
 smtp_session_auth_mechanisms (SmtpSession *self)
 {
 	g_autoptr (GBytes) cb = ep_connection_get_channel_binding (self->conn, "tls-exporter", NULL);
-	/* no bearer-token backend exists yet: no OAUTHBEARER / XOAUTH2 */
-	g_auto (GStrv) mechs = ep_sasl_mechanisms_available (ep_connection_is_tls (self->conn), cb != NULL, FALSE);
+	/* bearer tokens only when the auth-oauth module has an issuer to check them against */
+	EpTomlValue *oauth = ep_config_get_section (ep_context_get_config (self->server->ctx), "auth-oauth");
+	gboolean has_oauth = oauth != NULL && ep_config_section_get_string (oauth, "issuer", NULL) != NULL;
+	g_auto (GStrv) mechs = ep_sasl_mechanisms_available (ep_connection_is_tls (self->conn), cb != NULL, has_oauth);
 
 	if (mechs == NULL || mechs[0] == NULL)
 		return NULL;
