@@ -92,6 +92,14 @@ static const GOptionEntry ep_import_entries[] = {
 	{ NULL }
 };
 
+static gboolean ep_opt_scram = FALSE;
+
+static const GOptionEntry ep_token_hash_entries[] = {
+	{ "scram", 's', 0, G_OPTION_ARG_NONE, &ep_opt_scram,
+	  N_("Also print SCRAM-SHA-256 credentials; prints both as configuration lines"), NULL },
+	{ NULL }
+};
+
 static char *ep_opt_label = NULL;
 
 static const GOptionEntry ep_app_password_entries[] = {
@@ -162,6 +170,8 @@ ep_verb_option_context (const EpVerb *verb)
 		g_option_context_add_main_entries (context, ep_import_entries, GETTEXT_PACKAGE);
 	if (g_strcmp0 (verb->name, "app-password-create") == 0)
 		g_option_context_add_main_entries (context, ep_app_password_entries, GETTEXT_PACKAGE);
+	if (g_strcmp0 (verb->name, "token-hash") == 0)
+		g_option_context_add_main_entries (context, ep_token_hash_entries, GETTEXT_PACKAGE);
 	return context;
 }
 
@@ -351,12 +361,6 @@ ep_cli_hash_password_scram (char **scram, GError **error)
 	return g_steal_pointer (&hash);
 }
 
-static char *
-ep_cli_hash_password (GError **error)
-{
-	return ep_cli_hash_password_scram (NULL, error);
-}
-
 /* auth-sql's tables when they exist (the module was ever loaded), else
  * NULL without an error: the SCRAM credentials and second factors of
  * accounts live there */
@@ -530,16 +534,22 @@ ep_verb_token_hash (int argc, char **argv)
 {
 	g_autoptr(GError) error = NULL;
 	g_autofree char *hash = NULL;
+	g_autofree char *scram = NULL;
 	int exit_code = EX_OK;
 
 	if (!ep_verb_parse (ep_verb_find ("token-hash"), &argc, &argv, &exit_code))
 		return exit_code;
-	hash = ep_cli_hash_password (&error);
+	hash = ep_cli_hash_password_scram (ep_opt_scram ? &scram : NULL, &error);
 	if (hash == NULL) {
 		ep_print_error (error);
 		return ep_error_to_exit_code (error);
 	}
-	g_print ("%s\n", hash);
+	if (scram == NULL) {
+		g_print ("%s\n", hash);
+		return EX_OK;
+	}
+	/* neither string holds a quote or a backslash */
+	g_print ("password_hash = \"%s\"\nscram_sha256 = \"%s\"\n", hash, scram);
 	return EX_OK;
 }
 

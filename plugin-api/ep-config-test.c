@@ -147,6 +147,8 @@ test_config_rules (void)
 		  "account name 'alice' is used by another account" },
 		{ "[[accounts]]\nname = \"bob\"\naddresses = []\n", "accounts[2].addresses: must not be empty" },
 		{ "[[accounts]]\nname = \"bob\"\naddresses = [\"bob\"]\n", "'bob' is not an e-mail address" },
+		{ "[[accounts]]\nname = \"bob\"\naddresses = [\"bob@example.org\"]\nscram_sha256 = \"SCRAM-SHA-256$1:AA==$AA==:AA==\"\n",
+		  "accounts[2].scram_sha256: not SCRAM-SHA-256 credentials" },
 		{ "[[accounts]]\nname = \"bob\"\naddresses = [\"bob@example.org\"]\nquota_bytes = -1\n",
 		  "accounts[2].quota_bytes: -1 is out of range" },
 		{ "[[listeners]]\nkind = \"smtp\"\nport = 70000\n", "listeners[2].port: 70000 is out of range (1 to 65535)" },

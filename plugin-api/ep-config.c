@@ -10,6 +10,7 @@
 
 #include "ep-config.h"
 #include "ep-error.h"
+#include "ep-sasl.h"
 
 #define EP_CONFIG_DROPIN_DIR	"mail.conf.d"
 #define EP_CONFIG_MAX_FILE_SIZE (4 * 1024 * 1024)
@@ -115,6 +116,27 @@ ep_config_check_password_hash (const EpTomlValue *value, GError **error)
 	return TRUE;
 }
 
+/* the form ep_scram_sha256_credentials_format() writes and `mail token-hash
+ * --scram` prints */
+static gboolean
+ep_config_check_scram (const EpTomlValue *value, GError **error)
+{
+	g_autoptr (GBytes) salt = NULL;
+	g_autoptr (GBytes) stored_key = NULL;
+	g_autoptr (GBytes) server_key = NULL;
+	g_autoptr (GError) local_error = NULL;
+	guint iterations = 0;
+
+	if (!ep_scram_sha256_credentials_parse (ep_toml_value_get_string (value), &iterations, &salt, &stored_key,
+						&server_key, &local_error)) {
+		g_set_error (error, EP_ERROR, EP_ERROR_CONFIG,
+			     "not SCRAM-SHA-256 credentials (%s); make them with 'mail token-hash --scram'",
+			     local_error->message);
+		return FALSE;
+	}
+	return TRUE;
+}
+
 static gboolean
 ep_config_check_database_url (const EpTomlValue *value, GError **error)
 {
@@ -133,6 +155,7 @@ static const EpConfigKey ep_config_account_keys[] = {
 	{ "addresses", EP_CONFIG_TYPE_STRING_ARRAY, EP_CONFIG_KEY_REQUIRED | EP_CONFIG_KEY_NON_EMPTY, 1, 1000,
 	  ep_config_check_address },
 	{ "password_hash", EP_CONFIG_TYPE_STRING, EP_CONFIG_KEY_SECRET, 0, 0, ep_config_check_password_hash },
+	{ "scram_sha256", EP_CONFIG_TYPE_STRING, EP_CONFIG_KEY_SECRET, 0, 0, ep_config_check_scram },
 	{ "catch_all", EP_CONFIG_TYPE_BOOLEAN },
 	{ "quota_bytes", EP_CONFIG_TYPE_INTEGER, 0, 0, G_MAXINT64 },
 	{ NULL }
@@ -223,6 +246,7 @@ ep_config_account_free (EpConfigAccount *account)
 	g_free (account->name);
 	g_strfreev (account->addresses);
 	g_free (account->password_hash);
+	g_free (account->scram_sha256);
 	g_free (account);
 }
 
@@ -1130,6 +1154,7 @@ ep_config_fill_typed (EpConfig *self, GPtrArray *errors)
 		account->name = g_strdup (ep_config_lookup_string (item, "name"));
 		account->addresses = ep_config_strv_from (ep_toml_value_table_lookup (item, "addresses"), TRUE);
 		account->password_hash = g_strdup (ep_config_lookup_string (item, "password_hash"));
+		account->scram_sha256 = g_strdup (ep_config_lookup_string (item, "scram_sha256"));
 		v = ep_toml_value_table_lookup (item, "catch_all");
 		account->catch_all = v != NULL && ep_toml_value_get_boolean (v);
 		v = ep_toml_value_table_lookup (item, "quota_bytes");

@@ -20,6 +20,7 @@ typedef struct {
 	char *name;
 	char **addresses;
 	char *password_hash; /* nullable */
+	char *scram_sha256;  /* nullable: SCRAM-SHA-256 credentials, ep_scram_sha256_credentials_format() */
 	gboolean catch_all;
 	gint64 quota_bytes; /* 0: no quota */
 	guint line;

@@ -21,6 +21,9 @@ struct _EpAuthSqlVerifier {
 
 	GMutex dummy_lock;
 	char *dummy_hash; /* made on first use, under dummy_lock */
+
+	/* account name -> SCRAM credentials, of the configuration's accounts */
+	GHashTable *config_scram;
 };
 
 G_DEFINE_FINAL_TYPE (EpAuthSqlVerifier, ep_auth_sql_verifier, G_TYPE_OBJECT)
@@ -277,6 +280,12 @@ ep_auth_sql_verifier_decide (GTask *task)
 		return;
 	}
 	if (r->want_scram) {
+		/* the configuration is the only source for its own accounts */
+		const char *configured = g_hash_table_lookup (self->config_scram, r->account);
+		if (configured != NULL) {
+			g_free (r->scram);
+			r->scram = g_strdup (configured);
+		}
 		if (!r->known || r->password_hash == NULL || r->scram == NULL) {
 			/* the SASL layer fakes an exchange for unknown users */
 			r->outcome = EP_AUTH_SQL_CONTINUE;
@@ -501,6 +510,7 @@ ep_auth_sql_verifier_finalize (GObject *object)
 	g_clear_object (&self->services);
 	g_clear_object (&self->pool);
 	g_free (self->dummy_hash);
+	g_hash_table_unref (self->config_scram);
 	g_mutex_clear (&self->dummy_lock);
 	G_OBJECT_CLASS (ep_auth_sql_verifier_parent_class)->finalize (object);
 }
@@ -516,6 +526,18 @@ ep_auth_sql_verifier_init (EpAuthSqlVerifier *self)
 {
 	g_mutex_init (&self->dummy_lock);
 	self->now = ep_auth_sql_verifier_real_now;
+	self->config_scram = g_hash_table_new_full (g_str_hash, g_str_equal, g_free, g_free);
+}
+
+void
+ep_auth_sql_verifier_set_config_accounts (EpAuthSqlVerifier *self, GPtrArray *accounts)
+{
+	g_hash_table_remove_all (self->config_scram);
+	for (guint i = 0; accounts != NULL && i < accounts->len; i++) {
+		EpConfigAccount *a = g_ptr_array_index (accounts, i);
+		if (a->scram_sha256 != NULL)
+			g_hash_table_insert (self->config_scram, g_strdup (a->name), g_strdup (a->scram_sha256));
+	}
 }
 
 EpAuthSqlVerifier *

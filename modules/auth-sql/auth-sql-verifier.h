@@ -48,4 +48,8 @@ void ep_auth_sql_verifier_forget_async (EpAuthSqlVerifier *self, const char *acc
 					GAsyncReadyCallback callback, gpointer user_data);
 gboolean ep_auth_sql_verifier_forget_finish (EpAuthSqlVerifier *self, GAsyncResult *result, GError **error);
 
+/* The SCRAM credentials of the configuration's accounts (scram_sha256),
+ * which have no row of their own: @accounts of EpConfigAccount. */
+void ep_auth_sql_verifier_set_config_accounts (EpAuthSqlVerifier *self, GPtrArray *accounts);
+
 G_END_DECLS

@@ -222,6 +222,7 @@ auth_sql_start (EpContext *ctx, GError **error)
 	    ep_auth_sql_verifier_new (db, ep_context_get_services (ctx), ep_context_get_worker_pool (ctx), NULL, error);
 	if (self->verifier == NULL)
 		return FALSE;
+	ep_auth_sql_verifier_set_config_accounts (self->verifier, ep_config_get_accounts (ep_context_get_config (ctx)));
 	if (!ep_service_registry_register (ep_context_get_services (ctx), EP_TYPE_AUTH_GUARD, G_OBJECT (self->guard),
 					   AUTH_SQL_MODULE, error))
 		return FALSE;
@@ -241,6 +242,9 @@ auth_sql_reload (EpContext *ctx, GError **error)
 		return FALSE;
 	if (self->guard != NULL)
 		ep_auth_sql_guard_set_config (self->guard, &config);
+	if (self->verifier != NULL)
+		ep_auth_sql_verifier_set_config_accounts (self->verifier,
+							  ep_config_get_accounts (ep_context_get_config (ctx)));
 	return TRUE;
 }
 

@@ -47,6 +47,10 @@ BOB_PASSWORD = 'bob has another one'
 CAROL_PASSWORD = 'carol gets banned'
 # dave is made with `mail account-add`, which stores SCRAM credentials too
 DAVE_PASSWORD = 'dave can do scram'
+# erin comes from the configuration with SCRAM credentials (token-hash --scram)
+ERIN_PASSWORD = 'erin is configured'
+# frank is enrolled in TOTP: his password is followed by the current code
+FRANK_PASSWORD = 'frank has two factors'
 INVALID = '535 5.7.8 Authentication credentials invalid'
 
 
@@ -58,6 +62,28 @@ def token_hash(secret):
     r = run_mail('token-hash', input=secret + '\n')
     assert r.returncode == 0, r.stderr
     return r.stdout.strip()
+
+
+def token_hash_scram(secret):
+    """The two lines `mail token-hash --scram` prints, to paste into an account."""
+    r = run_mail('token-hash', '--scram', input=secret + '\n')
+    assert r.returncode == 0, r.stderr
+    lines = r.stdout.strip().split('\n')
+    assert len(lines) == 2, r.stdout
+    assert re.fullmatch(r'password_hash = "\$argon2id\$[^"]+"', lines[0]), lines[0]
+    assert re.fullmatch(r'scram_sha256 = "SCRAM-SHA-256\$4096:[A-Za-z0-9+/=]+\$[A-Za-z0-9+/=]+:[A-Za-z0-9+/=]+"',
+                        lines[1]), lines[1]
+    return r.stdout
+
+
+def totp_code(secret_b32, step):
+    """RFC 6238: HMAC-SHA-1 of the 30-second step, dynamic truncation, 6 digits."""
+    import hmac
+    import struct
+    key = base64.b32decode(secret_b32)
+    mac = hmac.new(key, struct.pack('>Q', step), 'sha1').digest()
+    offset = mac[-1] & 0x0f
+    return '%06d' % ((struct.unpack('>I', mac[offset:offset + 4])[0] & 0x7fffffff) % 1000000)
 
 
 @pytest.fixture(scope='module')
@@ -89,6 +115,11 @@ password_hash = "{token_hash(BOB_PASSWORD)}"
 name = "carol"
 addresses = ["carol@example.org"]
 password_hash = "{token_hash(CAROL_PASSWORD)}"
+
+[[accounts]]
+name = "erin"
+addresses = ["erin@example.org"]
+{token_hash_scram(ERIN_PASSWORD)}
 '''
 
 
@@ -116,14 +147,22 @@ def sub(tmp_root, material):
         r = run_mail('account-add', 'dave', '--address', 'dave@example.org', '--config', config.path,
                      input=DAVE_PASSWORD + '\n', timeout=120)
         assert r.returncode == 0, r.stderr
+        r = run_mail('account-add', 'frank', '--address', 'frank@example.org', '--config', config.path,
+                     input=FRANK_PASSWORD + '\n', timeout=120)
+        assert r.returncode == 0, r.stderr
+        r = run_mail('totp-enroll', 'frank', '--config', config.path, timeout=120)
+        assert r.returncode == 0, r.stderr
+        frank_totp = re.search(r'secret=([A-Z2-7]+)', r.stdout).group(1)
     d = start_daemon(config)
+    if HAVE_AUTH_SQL:
+        d.frank_totp = frank_totp
     d.smtp_port, d.sub_port, d.subs_port, d.material = smtp_port, sub_port, subs_port, material
     yield d
     d.close()
     log = d.log()
     assert not re.search(r'CRITICAL|assertion .* failed|AddressSanitizer', log), log[-5000:]
     # no password ever reaches the log
-    for secret in (ALICE_PASSWORD, BOB_PASSWORD, CAROL_PASSWORD, DAVE_PASSWORD):
+    for secret in (ALICE_PASSWORD, BOB_PASSWORD, CAROL_PASSWORD, DAVE_PASSWORD, ERIN_PASSWORD, FRANK_PASSWORD):
         assert secret not in log
 
 
@@ -474,6 +513,54 @@ def test_gsasl(sub, mech):
     out = bad.stdout + bad.stderr
     assert bad.returncode != 0, out
     assert INVALID in out, out
+
+
+@needs_auth
+@needs_gsasl
+@pytest.mark.parametrize('mech', ['SCRAM-SHA-256', 'SCRAM-SHA-256-PLUS'])
+def test_gsasl_scram_configured_account(sub, mech):
+    """erin is an account of the configuration whose SCRAM credentials come
+    from its scram_sha256 key."""
+    extra = ('--no-cb',) if mech == 'SCRAM-SHA-256' else ()
+    r = gsasl(sub, mech, 'erin', ERIN_PASSWORD, extra)
+    out = r.stdout + r.stderr
+    assert r.returncode == 0, out
+    assert '235 2.7.0 Authentication successful' in out, out
+    bad = gsasl(sub, mech, 'erin', ALICE_PASSWORD, extra)
+    out = bad.stdout + bad.stderr
+    assert bad.returncode != 0, out
+    assert INVALID in out, out
+    # and PLAIN checks the argon2id hash printed beside them
+    r, _ = starttls(sub)
+    login(r, 'erin', ERIN_PASSWORD)
+    r.close()
+
+
+@needs_auth
+def test_totp_code_accepted_once(sub):
+    """A TOTP code opens one session; the same code again is a replay and is
+    refused, like a wrong password; the next code works."""
+    import time
+    # stay clear of a step boundary: both logins must see the same step
+    while int(time.time()) % 30 > 24:
+        time.sleep(1)
+    step = int(time.time()) // 30
+    code = totp_code(sub.frank_totp, step)
+    r, _ = starttls(sub)
+    rep = r.cmd(f'AUTH PLAIN {plain_ir("frank", FRANK_PASSWORD)}')
+    assert rep.lines == [INVALID], rep  # the second factor is required
+    login(r, 'frank', FRANK_PASSWORD + code)
+    r.close()
+    r, _ = starttls(sub)
+    rep = r.cmd(f'AUTH PLAIN {plain_ir("frank", FRANK_PASSWORD + code)}')
+    assert rep.lines == [INVALID], rep
+    # the next step's code is within the accepted window (+1) and is new
+    login(r, 'frank', FRANK_PASSWORD + totp_code(sub.frank_totp, step + 1))
+    r.close()
+    # SCRAM cannot carry the second factor
+    if GSASL is not None:
+        g = gsasl(sub, 'SCRAM-SHA-256-PLUS', 'frank', FRANK_PASSWORD)
+        assert g.returncode != 0, g.stdout + g.stderr
 
 
 @needs_auth
