@@ -16,6 +16,7 @@
 #include "ep-module-loader.h"
 #include "ep-pg-embedded.h"
 #include "ep-privileges.h"
+#include "ep-resolver.h"
 #include "ep-sd-notify.h"
 
 /* How long SIGTERM waits for open sessions before closing them. */
@@ -240,6 +241,10 @@ ep_daemon_check_full (EpDaemon *self, gboolean load_tls, GError **error)
 	if (!ep_daemon_check_listener_kinds (self, self->config, error))
 		return FALSE;
 	if (load_tls && !ep_daemon_load_tls (self, error))
+		return FALSE;
+	/* [dns]: the trust anchor is read now, while the daemon may still be root */
+	self->core->resolver = ep_resolver_new_from_config (self->config, error);
+	if (self->core->resolver == NULL)
 		return FALSE;
 	if (!ep_privileges_resolve (ep_config_get_privileges_user (self->config),
 				    ep_config_get_privileges_group (self->config), &self->privileges, error))
@@ -661,6 +666,7 @@ ep_daemon_serve (EpDaemon *self, GError **error)
 	if (!ep_daemon_check_data_dir_access (self, error))
 		return FALSE;
 	ep_daemon_warn_unreadable_config (self);
+	self->core->serving = TRUE;
 	if (!ep_daemon_start_database (self, FALSE, error) || !ep_module_loader_start_all (self->loader, error)) {
 		ep_module_loader_shutdown_all (self->loader);
 		ep_daemon_stop_database (self);

@@ -215,12 +215,38 @@ static const EpConfigKey ep_config_dns_keys[] = {
 	{ "nameservers", EP_CONFIG_TYPE_STRING_ARRAY, 0, 0, 16, ep_config_check_host_at_port },
 	{ "dnssec", EP_CONFIG_TYPE_BOOLEAN },
 	{ "trust_anchor_file", EP_CONFIG_TYPE_STRING, 0, 0, 0, ep_config_check_absolute_path },
+	{ "timeout", EP_CONFIG_TYPE_INTEGER, 0, 1, 300 }, /* seconds */
 	{ NULL }
 };
 
 static const EpConfigKey ep_config_privileges_keys[] = {
 	{ "user", EP_CONFIG_TYPE_STRING, EP_CONFIG_KEY_REQUIRED, 0, 0, ep_config_check_user_name },
 	{ "group", EP_CONFIG_TYPE_STRING, 0, 0, 0, ep_config_check_user_name },
+	{ NULL }
+};
+
+static gboolean
+ep_config_check_transport_domain (const EpTomlValue *value, GError **error)
+{
+	if (g_strcmp0 (ep_toml_value_get_string (value), "*") == 0)
+		return TRUE;
+	return ep_config_check_domain (value, error);
+}
+
+/* [[transport]]: where the outbound queue sends mail for a domain instead
+ * of its MX (a smart host); read by the queue module */
+static const EpConfigKey ep_config_transport_keys[] = {
+	{ "domain", EP_CONFIG_TYPE_STRING, EP_CONFIG_KEY_REQUIRED, 1, 253, ep_config_check_transport_domain, NULL,
+	  "the recipient domain this applies to, or \"*\" for every domain" },
+	{ "host", EP_CONFIG_TYPE_STRING, EP_CONFIG_KEY_REQUIRED, 1, 253, NULL, NULL,
+	  "the relay: a host name or an IP address" },
+	{ "port", EP_CONFIG_TYPE_INTEGER, 0, 1, 65535, NULL, NULL, "default 25" },
+	{ "starttls", EP_CONFIG_TYPE_BOOLEAN, 0, 0, 0, NULL, NULL,
+	  "STARTTLS is required and the certificate verified (needed with username)" },
+	{ "ca_file", EP_CONFIG_TYPE_STRING, 0, 0, 0, ep_config_check_absolute_path, NULL,
+	  "PEM CA certificates to verify the relay with, instead of the system's" },
+	{ "username", EP_CONFIG_TYPE_STRING, EP_CONFIG_KEY_NON_EMPTY, 0, 0, NULL, NULL, "AUTH identity" },
+	{ "password", EP_CONFIG_TYPE_STRING, EP_CONFIG_KEY_SECRET, 0, 0, NULL, NULL, "AUTH password" },
 	{ NULL }
 };
 
@@ -231,6 +257,7 @@ static const EpConfigKey ep_config_core_keys[] = {
 	{ "modules", EP_CONFIG_TYPE_STRING_ARRAY, 0, 0, 256, ep_config_check_module_name },
 	{ "accounts", EP_CONFIG_TYPE_TABLE_ARRAY, 0, 0, 0, NULL, ep_config_account_keys },
 	{ "listeners", EP_CONFIG_TYPE_TABLE_ARRAY, 0, 0, 0, NULL, ep_config_listener_keys },
+	{ "transport", EP_CONFIG_TYPE_TABLE_ARRAY, 0, 0, 0, NULL, ep_config_transport_keys },
 	{ "tls", EP_CONFIG_TYPE_TABLE, 0, 0, 0, NULL, ep_config_tls_keys },
 	{ "database", EP_CONFIG_TYPE_TABLE, 0, 0, 0, NULL, ep_config_database_keys },
 	{ "dns", EP_CONFIG_TYPE_TABLE, 0, 0, 0, NULL, ep_config_dns_keys },

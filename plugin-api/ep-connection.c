@@ -87,6 +87,7 @@ struct _EpConnection {
 	GInetSocketAddress *peer_address;  /* nullable */
 	GInetSocketAddress *local_address; /* nullable */
 	gboolean counted;
+	gboolean client; /* made by ep_connection_new_client() */
 
 	EpConnectionInputFunc input_func;
 	EpConnectionTimeoutFunc timeout_func;
@@ -113,6 +114,9 @@ struct _EpConnection {
 	gsize out_pos;
 	gsize output_limit;
 	gboolean output_paused;
+	EpConnectionDrainFunc drain_func;
+	gpointer drain_data;
+	gsize drain_low_water;
 
 	/* sources */
 	GSource *io_source;
@@ -141,6 +145,9 @@ struct _EpConnection {
 	char *tls_cipher;
 	char *tls_server_name;
 	gboolean tls_resumed;
+	char *tls_peer_name; /* client side: SNI and the name to verify */
+	gboolean tls_verify;
+	GPtrArray *peer_certs; /* of GBytes (DER), nullable */
 };
 
 G_DEFINE_TYPE (EpConnection, ep_connection, G_TYPE_OBJECT)
@@ -293,6 +300,8 @@ ep_connection_finalize (GObject *object)
 	g_free (self->tls_version);
 	g_free (self->tls_cipher);
 	g_free (self->tls_server_name);
+	g_free (self->tls_peer_name);
+	g_clear_pointer (&self->peer_certs, g_ptr_array_unref);
 	G_OBJECT_CLASS (ep_connection_parent_class)->finalize (object);
 }
 
@@ -360,6 +369,19 @@ ep_connection_new (GSocketConnection *socket_conn, const char *protocol)
 	if (G_IS_INET_SOCKET_ADDRESS (local))
 		self->local_address = G_INET_SOCKET_ADDRESS (g_object_ref (local));
 	ep_connection_peer_add (self);
+	return self;
+}
+
+EpConnection *
+ep_connection_new_client (GSocketConnection *socket_conn, const char *protocol)
+{
+	EpConnection *self = ep_connection_new (socket_conn, protocol);
+
+	if (self == NULL)
+		return NULL;
+	/* the count is about this server's clients */
+	ep_connection_peer_remove (self);
+	self->client = TRUE;
 	return self;
 }
 
@@ -448,8 +470,21 @@ ep_connection_tls_error (EpConnection *self, const char *what, int ret)
 {
 	if (ret == GNUTLS_E_FATAL_ALERT_RECEIVED || ret == GNUTLS_E_WARNING_ALERT_RECEIVED) {
 		const char *alert = gnutls_alert_get_name (gnutls_alert_get (self->tls));
-		return g_error_new (EP_ERROR, EP_ERROR_INVALID, "%s: the client sent the alert '%s'", what,
-				    alert != NULL ? alert : "unknown");
+		return g_error_new (EP_ERROR, EP_ERROR_INVALID, "%s: the %s sent the alert '%s'", what,
+				    self->client ? "server" : "client", alert != NULL ? alert : "unknown");
+	}
+	if (ret == GNUTLS_E_CERTIFICATE_VERIFICATION_ERROR) {
+		gnutls_datum_t out = { NULL, 0 };
+		unsigned int status = gnutls_session_get_verify_cert_status (self->tls);
+		GError *error;
+
+		if (gnutls_certificate_verification_status_print (status, GNUTLS_CRT_X509, &out, 0) < 0)
+			out.data = NULL;
+		error = g_error_new (EP_ERROR, EP_ERROR_INVALID, "%s: the %s's certificate is not accepted: %s",
+				     what, self->client ? "server" : "client",
+				     out.data != NULL ? (const char *) out.data : "verification failed");
+		gnutls_free (out.data);
+		return error;
 	}
 	return g_error_new (EP_ERROR, EP_ERROR_INVALID, "%s: %s", what, gnutls_strerror (ret));
 }
@@ -699,6 +734,10 @@ ep_connection_flush (EpConnection *self)
 		g_byte_array_remove_range (self->out, 0, (guint) self->out_pos);
 		self->out_pos = 0;
 	}
+	if (self->drain_func != NULL && self->state == EP_CONN_OPEN &&
+	    (self->tls_state == EP_TLS_NONE || self->tls_state == EP_TLS_ON) &&
+	    ep_connection_queued (self) <= self->drain_low_water)
+		self->drain_func (self, self->drain_data);
 	return self->state != EP_CONN_CLOSED;
 }
 
@@ -741,6 +780,19 @@ ep_connection_printf (EpConnection *self, const char *format, ...)
 	va_end (args);
 	if (len > 0)
 		ep_connection_write (self, text, (gsize) len);
+}
+
+void
+ep_connection_set_drain_func (EpConnection *self, gsize low_water, EpConnectionDrainFunc func, gpointer user_data)
+{
+	g_return_if_fail (EP_IS_CONNECTION (self));
+
+	self->drain_func = func;
+	self->drain_data = user_data;
+	self->drain_low_water = low_water;
+	/* the pump flushes, and the flush calls it */
+	if (func != NULL && self->state == EP_CONN_OPEN)
+		ep_connection_schedule_pump (self);
 }
 
 gsize
@@ -832,7 +884,8 @@ ep_connection_pump (EpConnection *self)
 	}
 	if (self->state == EP_CONN_OPEN && self->eof && !self->user_paused && !self->output_paused &&
 	    self->tls_state != EP_TLS_HANDSHAKE && self->tls_state != EP_TLS_STARTTLS_FLUSH) {
-		ep_log_debug (self->protocol, self->session_id, "the client closed the connection");
+		ep_log_debug (self->protocol, self->session_id, "the %s closed the connection",
+			      self->client ? "server" : "client");
 		ep_connection_close (self);
 	}
 	g_object_unref (self);
@@ -1090,6 +1143,8 @@ ep_connection_on_closed (EpConnection *self)
 	self->timeout_func = NULL;
 	self->closed_func = NULL;
 	self->user_data = NULL;
+	self->drain_func = NULL;
+	self->drain_data = NULL;
 	if (closed_func != NULL)
 		closed_func (self, self->close_error, user_data);
 	/* the reference the closing took */
@@ -1226,6 +1281,7 @@ ep_connection_set_implicit_tls (EpConnection *self, EpTlsContext *tls)
 	g_return_if_fail (EP_IS_CONNECTION (self));
 	g_return_if_fail (EP_IS_TLS_CONTEXT (tls));
 	g_return_if_fail (self->state == EP_CONN_NEW);
+	g_return_if_fail (ep_tls_context_is_client (tls) == self->client);
 
 	g_set_object (&self->tls_ctx, tls);
 	self->implicit_tls = TRUE;
@@ -1252,6 +1308,16 @@ ep_connection_tls_established (EpConnection *self)
 		self->tls_server_name = g_strdup (name);
 	}
 	self->tls_resumed = gnutls_session_is_resumed (self->tls) != 0;
+	g_clear_pointer (&self->peer_certs, g_ptr_array_unref);
+	{
+		unsigned int n = 0;
+		const gnutls_datum_t *peers = gnutls_certificate_get_peers (self->tls, &n);
+		if (peers != NULL && n > 0) {
+			self->peer_certs = g_ptr_array_new_full (n, (GDestroyNotify) g_bytes_unref);
+			for (unsigned int i = 0; i < n; i++)
+				g_ptr_array_add (self->peer_certs, g_bytes_new (peers[i].data, peers[i].size));
+		}
+	}
 	ep_log_debug (self->protocol, self->session_id, "TLS established: %s %s%s%s%s", self->tls_version,
 		      self->tls_cipher, self->tls_server_name != NULL ? " server name " : "",
 		      self->tls_server_name != NULL ? self->tls_server_name : "",
@@ -1312,14 +1378,16 @@ ep_connection_start_handshake (EpConnection *self)
 	self->in_pos = 0;
 	self->input_dirty = FALSE;
 
-	r = gnutls_init (&self->tls, GNUTLS_SERVER | GNUTLS_NO_SIGNAL);
+	r = gnutls_init (&self->tls, (self->client ? GNUTLS_CLIENT : GNUTLS_SERVER) | GNUTLS_NO_SIGNAL);
 	if (r != GNUTLS_E_SUCCESS) {
 		self->tls = NULL;
 		ep_connection_finish (self, g_error_new (EP_ERROR, EP_ERROR_INTERNAL, "gnutls_init: %s",
 							 gnutls_strerror (r)));
 		return;
 	}
-	if (!ep_tls_context_setup_session (self->tls_ctx, self->tls, &error)) {
+	if (self->client ? !ep_tls_context_setup_client_session (self->tls_ctx, self->tls, self->tls_peer_name,
+								   self->tls_verify, &error)
+			 : !ep_tls_context_setup_session (self->tls_ctx, self->tls, &error)) {
 		ep_log_warning (self->protocol, self->session_id, "%s", error->message);
 		ep_connection_finish (self, g_steal_pointer (&error));
 		return;
@@ -1358,6 +1426,11 @@ ep_connection_start_tls_async (EpConnection *self, EpTlsContext *tls, GCancellab
 		g_task_return_new_error (task, EP_ERROR, EP_ERROR_INVALID, "TLS is already active");
 		return;
 	}
+	if (ep_tls_context_is_client (tls) != self->client) {
+		g_task_return_new_error (task, EP_ERROR, EP_ERROR_INVALID, "a %s TLS context on a %s connection",
+					 self->client ? "server" : "client", self->client ? "client" : "server");
+		return;
+	}
 	g_set_object (&self->tls_ctx, tls);
 	self->starttls_task = g_steal_pointer (&task);
 	self->user_paused = TRUE;
@@ -1374,6 +1447,32 @@ ep_connection_start_tls_finish (EpConnection *self, GAsyncResult *result, GError
 {
 	g_return_val_if_fail (g_task_is_valid (result, self), FALSE);
 	return g_task_propagate_boolean (G_TASK (result), error);
+}
+
+void
+ep_connection_set_tls_client (EpConnection *self, const char *server_name, gboolean verify)
+{
+	g_return_if_fail (EP_IS_CONNECTION (self));
+	g_return_if_fail (self->client);
+	g_return_if_fail (self->tls == NULL);
+
+	g_free (self->tls_peer_name);
+	self->tls_peer_name = g_strdup (server_name);
+	self->tls_verify = verify;
+}
+
+GPtrArray *
+ep_connection_get_peer_certificates (EpConnection *self)
+{
+	GPtrArray *copy;
+
+	g_return_val_if_fail (EP_IS_CONNECTION (self), NULL);
+	if (self->peer_certs == NULL)
+		return NULL;
+	copy = g_ptr_array_new_full (self->peer_certs->len, (GDestroyNotify) g_bytes_unref);
+	for (guint i = 0; i < self->peer_certs->len; i++)
+		g_ptr_array_add (copy, g_bytes_ref (g_ptr_array_index (self->peer_certs, i)));
+	return copy;
 }
 
 gboolean

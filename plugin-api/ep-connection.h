@@ -69,6 +69,21 @@ typedef void (*EpConnectionClosedFunc) (EpConnection *conn, const GError *error,
  */
 EP_API G_GNUC_WARN_UNUSED_RESULT EpConnection *ep_connection_new (GSocketConnection *socket_conn, const char *protocol);
 
+/**
+ * ep_connection_new_client:
+ * @socket_conn: a connection this process made to a server
+ * @protocol: "smtp-client"... for the log
+ *
+ * As ep_connection_new(), for the client side of a protocol: the
+ * connection does not count towards its peer in ep_connection_count_peer()
+ * (that count is about clients of this server), and TLS (implicit or
+ * STARTTLS) is the client side of the handshake, with a client context
+ * (ep_tls_context_new_client()) and the settings of
+ * ep_connection_set_tls_client().
+ */
+EP_API G_GNUC_WARN_UNUSED_RESULT EpConnection *ep_connection_new_client (GSocketConnection *socket_conn,
+									const char *protocol);
+
 EP_API void ep_connection_set_handlers (EpConnection *self, EpConnectionInputFunc input_func,
 					EpConnectionTimeoutFunc timeout_func, EpConnectionClosedFunc closed_func,
 					gpointer user_data);
@@ -131,6 +146,21 @@ EP_API void  ep_connection_write (EpConnection *self, const void *data, gsize le
 EP_API void  ep_connection_write_bytes (EpConnection *self, GBytes *bytes);
 EP_API void  ep_connection_printf (EpConnection *self, const char *format, ...) G_GNUC_PRINTF (2, 3);
 EP_API gsize ep_connection_get_output_queued (EpConnection *self);
+
+/**
+ * ep_connection_set_drain_func:
+ * @low_water: the queued octets at or below which @func is called
+ * @func: (nullable): NULL to stop
+ *
+ * Lets the owner write a large body piece by piece: @func is called from
+ * the main loop whenever output was written (or at once, from an idle,
+ * when it is set) and at most @low_water octets are still queued, until it
+ * is unset.  It may write more; it is not called while a TLS handshake is
+ * under way or once the connection closes.
+ */
+typedef void (*EpConnectionDrainFunc) (EpConnection *conn, gpointer user_data);
+EP_API void ep_connection_set_drain_func (EpConnection *self, gsize low_water, EpConnectionDrainFunc func,
+					  gpointer user_data);
 /* Above @limit octets queued, input is paused until the queue is drained (default 256 KiB). */
 EP_API void  ep_connection_set_output_limit (EpConnection *self, gsize limit);
 
@@ -180,6 +210,29 @@ EP_API void     ep_connection_start_tls_async (EpConnection *self, EpTlsContext 
 					       GAsyncReadyCallback callback, gpointer user_data);
 EP_API G_GNUC_WARN_UNUSED_RESULT gboolean ep_connection_start_tls_finish (EpConnection *self,
 									   GAsyncResult *result, GError **error);
+
+/**
+ * ep_connection_set_tls_client:
+ * @server_name: (nullable): sent as SNI (unless it is an IP address)
+ * @verify: check during the handshake that the server's certificate chains
+ *   to the context's trust anchors and is valid for @server_name (needed
+ *   then); a certificate that is not fails the handshake
+ *
+ * Client connections only, before the handshake starts.  STARTTLS on a
+ * client connection is ep_connection_start_tls_async() once the server
+ * has answered 220: whatever the server sent after that answer is
+ * discarded like a client's input on the server side.
+ */
+EP_API void ep_connection_set_tls_client (EpConnection *self, const char *server_name, gboolean verify);
+
+/**
+ * ep_connection_get_peer_certificates:
+ *
+ * Returns: (transfer full) (nullable): the certificate chain the peer
+ *   presented in the TLS handshake, DER, leaf first (of GBytes); NULL
+ *   without TLS or when the peer sent none (a server's clients usually).
+ */
+EP_API GPtrArray *ep_connection_get_peer_certificates (EpConnection *self);
 
 EP_API gboolean    ep_connection_is_tls (EpConnection *self);
 /* "TLSv1.3", "TLSv1.2"; NULL without TLS. */

@@ -42,6 +42,7 @@ ep_core_free (EpCore *core)
 	g_clear_object (&core->stopping);
 	g_clear_object (&core->db);
 	g_clear_object (&core->tls);
+	g_clear_object (&core->resolver);
 	g_clear_object (&core->workers);
 	g_clear_object (&core->services);
 	g_clear_object (&core->events);
@@ -167,6 +168,19 @@ ep_context_get_tls (EpContext *ctx)
 }
 
 /**
+ * ep_context_get_resolver:
+ *
+ * Returns: (nullable) (transfer none): the DNS resolver of `[dns]`
+ *   (libunbound, DNSSEC-validating unless `dnssec = false`), shared by
+ *   every module; %NULL only before the daemon has created it
+ */
+EpResolver *
+ep_context_get_resolver (EpContext *ctx)
+{
+	return ctx->core->resolver;
+}
+
+/**
  * ep_context_get_stopping:
  *
  * Returns: (transfer none): a cancellable the daemon cancels when it starts
@@ -180,6 +194,12 @@ GCancellable *
 ep_context_get_stopping (EpContext *ctx)
 {
 	return ctx->core->stopping;
+}
+
+gboolean
+ep_context_is_serving (EpContext *ctx)
+{
+	return ctx->core->serving;
 }
 
 /**

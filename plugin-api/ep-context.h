@@ -9,6 +9,7 @@
 #include "ep-event-bus.h"
 #include "ep-hook-bus.h"
 #include "ep-module.h"
+#include "ep-resolver.h"
 #include "ep-service-registry.h"
 #include "ep-tls.h"
 #include "ep-worker-pool.h"
@@ -46,6 +47,13 @@ EP_API EpDb              *ep_context_get_db (EpContext *ctx);
 /* The server TLS material of [tls] / [[tls.sni]]; NULL when none is configured
  * (and in config-check before it is loaded).  Valid from start() on. */
 EP_API EpTlsContext      *ep_context_get_tls (EpContext *ctx);
+/* The DNS resolver of [dns], shared by every module; NULL in config-check
+ * before it is created.  Valid from start() on. */
+EP_API EpResolver        *ep_context_get_resolver (EpContext *ctx);
+/* TRUE in `mail serve`; FALSE in the CLI's data commands (`mail queue`,
+ * `mail export`…), which start modules too but must not begin background
+ * work such as delivering the queue. */
+EP_API gboolean           ep_context_is_serving (EpContext *ctx);
 /* Cancelled when the daemon starts draining for a stop. */
 EP_API GCancellable      *ep_context_get_stopping (EpContext *ctx);
 

@@ -27,8 +27,10 @@ typedef struct {
 	EpWorkerPool *workers;
 	EpDb *db; /* (nullable): set once the database is reachable */
 	EpTlsContext *tls; /* (nullable): [tls], loaded before privileges are dropped */
+	EpResolver *resolver; /* (nullable): [dns], created before privileges are dropped */
 	GPtrArray *listener_kinds; /* of EpListenerKind */
 	GCancellable *stopping;    /* cancelled when the daemon starts draining */
+	gboolean serving;          /* `serve`, not a data command of the CLI */
 } EpCore;
 
 EP_API EpCore    *ep_core_new (EpConfig *config);

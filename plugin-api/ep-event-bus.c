@@ -32,6 +32,9 @@ static const gsize ep_message_delivered_strings[] = {
 	EP_EVENT_STRING (EpMessageDeliveredEvent, mailbox),
 	EP_EVENT_STRING (EpMessageDeliveredEvent, protocol),
 	EP_EVENT_STRING (EpMessageDeliveredEvent, session_id),
+	EP_EVENT_STRING (EpMessageDeliveredEvent, recipient),
+	EP_EVENT_STRING (EpMessageDeliveredEvent, remote_host),
+	EP_EVENT_STRING (EpMessageDeliveredEvent, queue_id),
 };
 
 static const gsize ep_message_rejected_strings[] = {

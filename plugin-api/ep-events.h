@@ -17,7 +17,9 @@ G_BEGIN_DECLS
  * bump EP_MODULE_ABI_VERSION.
  */
 
-/* message.delivered: a message was stored in a local mailbox. */
+/* message.delivered: a message was stored in a local mailbox, or the
+ * outbound queue handed it to a remote server (protocol "smtp-out": then
+ * @account and @mailbox are NULL, @recipient and @remote_host set). */
 typedef struct {
 	const char *session_id; /* (nullable) */
 	const char *message_id; /* (nullable): the Message-ID header field */
@@ -27,7 +29,10 @@ typedef struct {
 	gint64 mailbox_id;
 	guint32 uid;
 	guint64 size; /* octets */
-	const char *protocol; /* how it came: "smtp", "lmtp", "submission" */
+	const char *protocol; /* how it came: "smtp", "lmtp", "submission"; "smtp-out" for remote */
+	const char *recipient;   /* (nullable): remote deliveries: the recipient */
+	const char *remote_host; /* (nullable): remote deliveries: the server that accepted it */
+	const char *queue_id;    /* (nullable): the queue's id of the message */
 } EpMessageDeliveredEvent;
 
 /* message.rejected: a message or recipient was refused during SMTP. */

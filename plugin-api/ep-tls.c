@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "ep-error.h"
+#include "ep-log.h"
 #include "ep-tls-private.h"
 
 /*
@@ -19,6 +20,12 @@
 	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:"                                              \
 	"-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:+CHACHA20-POLY1305:"                                \
 	"-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA:%SERVER_PRECEDENCE"
+
+/* the client offers the same; the server's choice wins there anyway */
+#define EP_TLS_CLIENT_PRIORITY                                                                     \
+	"NORMAL:-VERS-ALL:+VERS-TLS1.3:+VERS-TLS1.2:"                                              \
+	"-CIPHER-ALL:+AES-256-GCM:+AES-128-GCM:+CHACHA20-POLY1305:"                                \
+	"-MAC-ALL:+AEAD:-KX-ALL:+ECDHE-ECDSA:+ECDHE-RSA"
 
 #define EP_TLS_MAX_FILE_SIZE (1024 * 1024)
 
@@ -35,6 +42,10 @@ struct _EpTlsContext {
 	gnutls_priority_t priority;
 	gnutls_datum_t ticket_key;
 	GPtrArray *certs; /* of EpTlsCert, the default first */
+
+	/* client side */
+	gboolean client;
+	gnutls_certificate_credentials_t trust;
 };
 
 G_DEFINE_TYPE (EpTlsContext, ep_tls_context, G_TYPE_OBJECT)
@@ -64,6 +75,8 @@ ep_tls_context_finalize (GObject *object)
 		gnutls_memset (self->ticket_key.data, 0, self->ticket_key.size);
 		gnutls_free (self->ticket_key.data);
 	}
+	if (self->trust != NULL)
+		gnutls_certificate_free_credentials (self->trust);
 	G_OBJECT_CLASS (ep_tls_context_parent_class)->finalize (object);
 }
 
@@ -374,6 +387,7 @@ ep_tls_context_setup_session (EpTlsContext *self, gnutls_session_t session, GErr
 	int r;
 
 	g_return_val_if_fail (EP_IS_TLS_CONTEXT (self), FALSE);
+	g_return_val_if_fail (!self->client, FALSE);
 
 	def = g_ptr_array_index (self->certs, 0);
 	if ((r = gnutls_priority_set (session, self->priority)) < 0 ||
@@ -511,4 +525,97 @@ ep_tls_context_new_from_config (EpConfig *config, GError **error)
 		}
 	}
 	return g_steal_pointer (&self);
+}
+
+/* ---- client side -------------------------------------------------------- */
+
+EpTlsContext *
+ep_tls_context_new_client (const char *ca_file, GError **error)
+{
+	g_autoptr(EpTlsContext) self = g_object_new (EP_TYPE_TLS_CONTEXT, NULL);
+	const char *err_pos = NULL;
+	int r;
+
+	self->client = TRUE;
+	r = gnutls_priority_init2 (&self->priority, EP_TLS_CLIENT_PRIORITY, &err_pos, 0);
+	if (r < 0) {
+		self->priority = NULL;
+		g_set_error (error, EP_ERROR, EP_ERROR_INTERNAL, "the TLS priority string is refused at '%s': %s",
+			     err_pos != NULL ? err_pos : "?", gnutls_strerror (r));
+		return NULL;
+	}
+	r = gnutls_certificate_allocate_credentials (&self->trust);
+	if (r < 0) {
+		self->trust = NULL;
+		g_set_error (error, EP_ERROR, EP_ERROR_INTERNAL, "cannot allocate TLS credentials: %s",
+			     gnutls_strerror (r));
+		return NULL;
+	}
+	if (ca_file != NULL) {
+		gnutls_datum_t pem = { NULL, 0 };
+
+		if (!ep_tls_read_file (ca_file, &pem, error))
+			return NULL;
+		if (strstr ((const char *) pem.data, "-----BEGIN CERTIFICATE-----") == NULL) {
+			ep_tls_datum_clear (&pem);
+			g_set_error (error, EP_ERROR, EP_ERROR_CONFIG, "%s: no PEM certificate in the file", ca_file);
+			return NULL;
+		}
+		r = gnutls_certificate_set_x509_trust_mem (self->trust, &pem, GNUTLS_X509_FMT_PEM);
+		ep_tls_datum_clear (&pem);
+		if (r <= 0) {
+			g_set_error (error, EP_ERROR, EP_ERROR_CONFIG, "%s: cannot use the CA certificates: %s",
+				     ca_file, r < 0 ? gnutls_strerror (r) : "none could be read");
+			return NULL;
+		}
+	} else {
+		/* a system without trust anchors fails every verification,
+		 * which is what it should do: nothing to add here */
+		r = gnutls_certificate_set_x509_system_trust (self->trust);
+		if (r < 0)
+			ep_log_warning ("tls", NULL, "the system trust store cannot be loaded: %s",
+					gnutls_strerror (r));
+	}
+	return g_steal_pointer (&self);
+}
+
+gboolean
+ep_tls_context_is_client (EpTlsContext *self)
+{
+	g_return_val_if_fail (EP_IS_TLS_CONTEXT (self), FALSE);
+	return self->client;
+}
+
+gboolean
+ep_tls_context_setup_client_session (EpTlsContext *self, gnutls_session_t session, const char *server_name,
+				     gboolean verify, GError **error)
+{
+	int r;
+
+	g_return_val_if_fail (EP_IS_TLS_CONTEXT (self), FALSE);
+	g_return_val_if_fail (self->client, FALSE);
+
+	if (verify && (server_name == NULL || server_name[0] == '\0')) {
+		g_set_error_literal (error, EP_ERROR, EP_ERROR_CONFIG,
+				     "checking the server's certificate needs the name it must carry");
+		return FALSE;
+	}
+	if ((r = gnutls_priority_set (session, self->priority)) < 0 ||
+	    (r = gnutls_credentials_set (session, GNUTLS_CRD_CERTIFICATE, self->trust)) < 0) {
+		g_set_error (error, EP_ERROR, EP_ERROR_INTERNAL, "cannot set up the TLS session: %s",
+			     gnutls_strerror (r));
+		return FALSE;
+	}
+	/* RFC 6066 §3: no IP address in SNI */
+	if (server_name != NULL && server_name[0] != '\0' && !g_hostname_is_ip_address (server_name)) {
+		r = gnutls_server_name_set (session, GNUTLS_NAME_DNS, server_name, strlen (server_name));
+		if (r < 0) {
+			g_set_error (error, EP_ERROR, EP_ERROR_CONFIG, "cannot send the server name '%s': %s",
+				     server_name, gnutls_strerror (r));
+			return FALSE;
+		}
+	}
+	if (verify)
+		gnutls_session_set_verify_cert (session, server_name, 0);
+	return TRUE;
 }

@@ -48,4 +48,22 @@ EP_API G_GNUC_WARN_UNUSED_RESULT gboolean ep_tls_context_add_sni (EpTlsContext *
 								  const char *cert_file, const char *key_file,
 								  GError **error);
 
+/*
+ * The client side (outbound SMTP): trust anchors for checking servers'
+ * certificates, the same protocol versions and ciphers as the server side.
+ * Whether a connection checks the certificate, and against which name, is
+ * set on the connection (ep_connection_set_tls_client()).
+ */
+
+/**
+ * ep_tls_context_new_client:
+ * @ca_file: (nullable): PEM file of trust anchors; NULL for the system
+ *   trust store
+ *
+ * Returns: (transfer full): the context, or NULL with EP_ERROR_CONFIG
+ *   naming @ca_file when it cannot be read or holds no certificate.
+ */
+EP_API G_GNUC_WARN_UNUSED_RESULT EpTlsContext *ep_tls_context_new_client (const char *ca_file, GError **error);
+EP_API gboolean ep_tls_context_is_client (EpTlsContext *self);
+
 G_END_DECLS
