@@ -690,16 +690,44 @@ smtp_session_cmd_mail (SmtpSession *self, SmtpCommand *cmd)
 
 /* ---- RCPT ---------------------------------------------------------------------------- */
 
-/* An authenticated user's mail for another domain: it would go to the
- * outbound queue, which does not exist yet.  Temporary, so that the
- * client keeps the message. */
-static void
-smtp_session_refuse_outbound (SmtpSession *self, const char *recipient, const char *stage)
+static EpQueue *
+smtp_session_queue (SmtpSession *self)
 {
-	ep_log_info (SMTP_MODULE, self->id, "outbound delivery to <%s> is not available", recipient);
-	smtp_session_emit_rejected (self, stage, NULL, recipient, 451, "4.3.0",
-				    "Outbound delivery is not available yet");
-	smtp_session_reply (self, 451, "4.3.0", "Outbound delivery is not available yet");
+	return EP_QUEUE (ep_service_registry_lookup (ep_context_get_services (self->server->ctx), EP_TYPE_QUEUE));
+}
+
+/* An authenticated user's mail for another domain goes to the outbound
+ * queue; without a queue module, "try later" so the client keeps it. */
+static void
+smtp_session_accept_outbound (SmtpSession *self, SmtpCommand *cmd, const char *stage)
+{
+	SmtpRecipient *r;
+
+	if (smtp_session_queue (self) == NULL) {
+		ep_log_info (SMTP_MODULE, self->id, "outbound delivery to <%s> is not available (no queue module)",
+			     cmd->path);
+		smtp_session_emit_rejected (self, stage, NULL, cmd->path, 451, "4.3.0",
+					    "Outbound delivery is not available");
+		smtp_session_reply (self, 451, "4.3.0", "Outbound delivery is not available");
+		return;
+	}
+	r = g_new0 (SmtpRecipient, 1);
+	r->path = g_steal_pointer (&cmd->path);
+	r->account = NULL; /* remote */
+	r->notify = cmd->notify;
+	r->orcpt_type = g_steal_pointer (&cmd->orcpt_type);
+	r->orcpt_address = g_steal_pointer (&cmd->orcpt_address);
+	g_ptr_array_add (self->trans.recipients, r);
+	smtp_session_reply (self, 250, "2.1.5", "OK");
+}
+
+/* mail for an address literal is never routed */
+static void
+smtp_session_refuse_literal (SmtpSession *self, const char *recipient, const char *stage)
+{
+	smtp_session_emit_rejected (self, stage, NULL, recipient, 550, "5.7.1",
+				    "Mail for address literals is not relayed");
+	smtp_session_reply (self, 550, "5.7.1", "Mail for address literals is not relayed");
 }
 
 static void
@@ -718,7 +746,7 @@ smtp_session_on_rcpt_done (GObject *source, GAsyncResult *res, gpointer user_dat
 	}
 	/* a handler may have re-routed the recipient, or taken it away */
 	if (!op->rcpt.is_local && self->auth_account != NULL) {
-		smtp_session_refuse_outbound (self, op->cmd.path, "smtp.rcpt_to");
+		smtp_session_accept_outbound (self, &op->cmd, "smtp.rcpt_to");
 	} else if (!op->rcpt.is_local || op->rcpt.account == NULL || op->rcpt.account[0] == '\0') {
 		smtp_session_emit_rejected (self, "smtp.rcpt_to", NULL, op->cmd.path, 550, "5.7.1", "Relaying denied");
 		smtp_session_reply (self, 550, "5.7.1", "Relaying denied");
@@ -753,7 +781,7 @@ smtp_session_on_resolve_done (GObject *source, GAsyncResult *res, gpointer user_
 		return;
 	}
 	if (!op->resolve.is_local_domain && self->auth_account != NULL) {
-		smtp_session_refuse_outbound (self, op->cmd.path, "directory.resolve");
+		smtp_session_accept_outbound (self, &op->cmd, "directory.resolve");
 		smtp_session_resume (self);
 		return;
 	}
@@ -812,8 +840,9 @@ smtp_session_cmd_rcpt (SmtpSession *self, SmtpCommand *cmd)
 		return;
 	}
 	/* fail closed: a server that serves no domain accepts nothing */
-	if ((domains == NULL || domains[0] == NULL) && self->auth_account != NULL) {
-		smtp_session_refuse_outbound (self, cmd->path, "smtp.rcpt_to");
+	if ((domains == NULL || domains[0] == NULL) && self->auth_account != NULL && !cmd->postmaster &&
+	    strrchr (cmd->path, '@') != NULL && strrchr (cmd->path, '@')[1] != '[') {
+		smtp_session_accept_outbound (self, cmd, "smtp.rcpt_to");
 		return;
 	}
 	if (domains == NULL || domains[0] == NULL) {
@@ -828,7 +857,7 @@ smtp_session_cmd_rcpt (SmtpSession *self, SmtpCommand *cmd)
 	} else {
 		at = strrchr (op->cmd.path, '@');
 		if (at != NULL && at[1] == '[' && self->auth_account != NULL) {
-			smtp_session_refuse_outbound (self, op->cmd.path, "smtp.rcpt_to");
+			smtp_session_refuse_literal (self, op->cmd.path, "smtp.rcpt_to");
 			smtp_op_free (op);
 			return;
 		}
@@ -871,6 +900,9 @@ typedef struct {
 	EpDirectoryResolveCtx resolve;
 	EpSubmissionMessageCtx submission;
 	gboolean submission_quarantine;
+	/* remote recipients: the outbound queue's id once queued */
+	char *queued_id;
+	gsize return_path_len; /* the Return-Path line on top of final, which a relayed copy has not */
 } SmtpDelivery;
 
 static void
@@ -886,6 +918,7 @@ smtp_delivery_free (SmtpDelivery *d)
 	g_clear_pointer (&d->names, g_ptr_array_unref);
 	g_clear_pointer (&d->from, g_ptr_array_unref);
 	g_clear_pointer (&d->resolve.account, g_free);
+	g_free (d->queued_id);
 	g_clear_object (&d->self);
 	g_free (d);
 }
@@ -1011,6 +1044,15 @@ smtp_delivery_store (SmtpDelivery *d)
 {
 	g_autoptr (SmtpSession) self = g_object_ref (d->self);
 
+	if (d->targets->len == 0 && d->queued_id != NULL && d->accounts->len == 0) {
+		/* remote recipients only */
+		smtp_session_log_message (self, "queued");
+		self->n_messages++;
+		smtp_session_reply (self, 250, "2.0.0", "OK, queued as %s", d->queued_id);
+		smtp_delivery_free (d);
+		smtp_session_end_transaction (self);
+		return;
+	}
 	if (d->targets->len == 0) {
 		/* every recipient discarded it: accepted, silently dropped */
 		smtp_session_log_message (self, d->n_rejected > 0 ? "rejected by delivery.local" : "discarded");
@@ -1121,6 +1163,12 @@ smtp_delivery_next_local (SmtpDelivery *d)
 					  smtp_delivery_on_local_done, d);
 }
 
+static char *
+smtp_session_return_path (const char *sender)
+{
+	return g_strdup_printf ("Return-Path: <%s>\r\n", sender);
+}
+
 /* Return-Path, the fields the smtp.data handlers added, Received, then the message. */
 static GBytes *
 smtp_session_build_final (SmtpSession *self, GBytes *message, EpHookResult *result)
@@ -1143,7 +1191,7 @@ smtp_session_build_final (SmtpSession *self, GBytes *message, EpHookResult *resu
 	gsize len;
 	const guint8 *data = g_bytes_get_data (message, &len);
 	GByteArray *out = g_byte_array_sized_new ((guint)(len + 1024));
-	g_autofree char *return_path = g_strdup_printf ("Return-Path: <%s>\r\n", t->sender);
+	g_autofree char *return_path = smtp_session_return_path (t->sender);
 
 	g_byte_array_append (out, (const guint8 *)return_path, (guint)strlen (return_path));
 	for (guint i = 0; result != NULL && i < result->headers->len; i++) {
@@ -1154,6 +1202,88 @@ smtp_session_build_final (SmtpSession *self, GBytes *message, EpHookResult *resu
 	g_byte_array_append (out, (const guint8 *)received, (guint)strlen (received));
 	g_byte_array_append (out, data, (guint)len);
 	return g_byte_array_free_to_bytes (out);
+}
+
+static gboolean
+smtp_bytes_have_8bit (GBytes *bytes)
+{
+	gsize len;
+	const guint8 *data = g_bytes_get_data (bytes, &len);
+
+	for (gsize i = 0; i < len; i++) {
+		if (data[i] >= 0x80)
+			return TRUE;
+	}
+	return FALSE;
+}
+
+static void
+smtp_delivery_on_enqueued (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	SmtpDelivery *d = user_data;
+	g_autoptr (SmtpSession) self = g_object_ref (d->self);
+	g_autoptr (GError) error = NULL;
+
+	d->queued_id = ep_queue_enqueue_finish (EP_QUEUE (source), res, &error);
+	if (self->closing) {
+		smtp_delivery_free (d);
+		return;
+	}
+	if (d->queued_id == NULL) {
+		ep_log_warning (SMTP_MODULE, self->id, "cannot queue the message: %s", error->message);
+		if (g_error_matches (error, EP_ERROR, EP_ERROR_LIMIT)) {
+			smtp_session_log_message (self, "loop");
+			smtp_session_reply (self, 554, "5.4.6", "Too many hops: a mail loop");
+		} else {
+			smtp_session_log_message (self, "queue failed");
+			smtp_session_reply (self, 451, "4.3.0", SMTP_TEMP_TEXT);
+		}
+		smtp_delivery_free (d);
+		smtp_session_end_transaction (self);
+		return;
+	}
+	ep_log_info (SMTP_MODULE, self->id, "queued as %s", d->queued_id);
+	smtp_delivery_next_local (d);
+}
+
+/* the remote recipients go to the outbound queue, committed before the
+ * local ones are stored; the one reply comes after both */
+static void
+smtp_delivery_enqueue (SmtpDelivery *d)
+{
+	SmtpSession *self = d->self;
+	SmtpTransaction *t = &self->trans;
+	g_autoptr (GArray) rcpts = g_array_new (FALSE, TRUE, sizeof (EpQueueRecipient));
+	g_autoptr (GPtrArray) orcpts = g_ptr_array_new_with_free_func (g_free);
+	g_autoptr (GBytes) relayed = g_bytes_new_from_bytes (d->final, d->return_path_len,
+							     g_bytes_get_size (d->final) - d->return_path_len);
+	EpQueueSubmission s = { 0 };
+
+	for (guint i = 0; i < t->recipients->len; i++) {
+		SmtpRecipient *r = g_ptr_array_index (t->recipients, i);
+		EpQueueRecipient q = { 0 };
+		if (r->account != NULL)
+			continue;
+		q.address = r->path;
+		if (r->orcpt_type != NULL && r->orcpt_address != NULL) {
+			char *orcpt = g_strdup_printf ("%s;%s", r->orcpt_type, r->orcpt_address);
+			g_ptr_array_add (orcpts, orcpt);
+			q.orcpt = orcpt;
+		}
+		q.notify = (EpQueueNotify)r->notify;
+		g_array_append_val (rcpts, q);
+	}
+	s.session_id = self->id;
+	s.sender = t->sender;
+	s.recipients = (const EpQueueRecipient *)(gpointer)rcpts->data;
+	s.n_recipients = rcpts->len;
+	s.message = relayed;
+	s.body_8bit = t->body == SMTP_BODY_8BITMIME || smtp_bytes_have_8bit (relayed);
+	s.smtputf8 = t->smtputf8;
+	s.envid = t->envid;
+	s.ret_headers_only = t->ret == SMTP_RET_HDRS;
+	s.submitted_by = self->auth_account;
+	ep_queue_enqueue_async (smtp_session_queue (self), &s, self->cancellable, smtp_delivery_on_enqueued, d);
 }
 
 static void
@@ -1186,12 +1316,18 @@ smtp_delivery_on_data_done (GObject *source, GAsyncResult *res, gpointer user_da
 	d->quarantine_all =
 	    outcome == SMTP_HOOK_QUARANTINE || t->quarantine || self->quarantine_all || d->submission_quarantine;
 	d->final = smtp_session_build_final (self, d->message, result);
+	{
+		g_autofree char *return_path = smtp_session_return_path (t->sender);
+		d->return_path_len = strlen (return_path);
+	}
 
 	/* delivery.local once per account, for its first recipient */
 	d->accounts = g_ptr_array_new ();
 	for (guint i = 0; i < t->recipients->len; i++) {
 		SmtpRecipient *r = g_ptr_array_index (t->recipients, i);
 		gboolean seen = FALSE;
+		if (r->account == NULL)
+			continue; /* remote: the queue's */
 		for (guint j = 0; j < d->accounts->len && !seen; j++)
 			seen = strcmp (((SmtpRecipient *)g_ptr_array_index (d->accounts, j))->account, r->account) == 0;
 		if (!seen)
@@ -1200,6 +1336,14 @@ smtp_delivery_on_data_done (GObject *source, GAsyncResult *res, gpointer user_da
 	d->targets = g_array_new (FALSE, FALSE, sizeof (EpStoreTarget));
 	d->names = g_ptr_array_new_with_free_func (g_free);
 	d->next = 0;
+	if (d->accounts->len < t->recipients->len && !d->quarantine_all) {
+		smtp_delivery_enqueue (d);
+		return;
+	}
+	if (d->accounts->len < t->recipients->len) {
+		/* a quarantined submission is not sent on */
+		ep_log_info (SMTP_MODULE, self->id, "quarantined: the remote recipients do not get it");
+	}
 	smtp_delivery_next_local (d);
 }
 
