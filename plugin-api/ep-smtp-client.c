@@ -41,7 +41,7 @@ typedef enum {
 } Phase;
 
 typedef enum {
-	CMD_GREETING,
+	CMD_GREETING = 1, /* not 0: EXPECT_PACK (cmd, 0) must never be NULL, the empty queue's head */
 	CMD_EHLO,
 	CMD_HELO,
 	CMD_STARTTLS,
