@@ -1295,6 +1295,7 @@ smtp_delivery_on_data_done (GObject *source, GAsyncResult *res, gpointer user_da
 	g_autoptr (GError) error = NULL;
 	g_autoptr (EpHookResult) result = ep_hook_smtp_data_run_finish (EP_HOOK_BUS (source), res, &error);
 	SmtpHookOutcome outcome = smtp_session_hook_outcome (self, result, error, "smtp.data", NULL);
+	guint n_remote = 0;
 
 	if (self->closing) {
 		smtp_delivery_free (d);
@@ -1326,8 +1327,10 @@ smtp_delivery_on_data_done (GObject *source, GAsyncResult *res, gpointer user_da
 	for (guint i = 0; i < t->recipients->len; i++) {
 		SmtpRecipient *r = g_ptr_array_index (t->recipients, i);
 		gboolean seen = FALSE;
-		if (r->account == NULL)
-			continue; /* remote: the queue's */
+		if (r->account == NULL) {
+			n_remote++; /* the queue's */
+			continue;
+		}
 		for (guint j = 0; j < d->accounts->len && !seen; j++)
 			seen = strcmp (((SmtpRecipient *)g_ptr_array_index (d->accounts, j))->account, r->account) == 0;
 		if (!seen)
@@ -1336,11 +1339,11 @@ smtp_delivery_on_data_done (GObject *source, GAsyncResult *res, gpointer user_da
 	d->targets = g_array_new (FALSE, FALSE, sizeof (EpStoreTarget));
 	d->names = g_ptr_array_new_with_free_func (g_free);
 	d->next = 0;
-	if (d->accounts->len < t->recipients->len && !d->quarantine_all) {
+	if (n_remote > 0 && !d->quarantine_all) {
 		smtp_delivery_enqueue (d);
 		return;
 	}
-	if (d->accounts->len < t->recipients->len) {
+	if (n_remote > 0) {
 		/* a quarantined submission is not sent on */
 		ep_log_info (SMTP_MODULE, self->id, "quarantined: the remote recipients do not get it");
 	}
