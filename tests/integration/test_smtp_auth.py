@@ -475,12 +475,14 @@ def test_from_header_must_be_own_address(sub):
 
 
 @needs_auth
-def test_remote_recipient_not_yet(sub):
+def test_remote_recipient_without_queue_module(sub):
+    # no queue module loaded: remote mail is "try later", so the client keeps it
     r, _ = starttls(sub)
     login(r)
     assert r.cmd('MAIL FROM:<alice@example.org>').code == 250
-    assert r.cmd('RCPT TO:<friend@example.net>').lines == ['451 4.3.0 Outbound delivery is not available yet']
-    assert r.cmd('RCPT TO:<friend@[192.0.2.1]>').code == 451
+    assert r.cmd('RCPT TO:<friend@example.net>').lines == ['451 4.3.0 Outbound delivery is not available']
+    # address literals are never routed, queue or not
+    assert r.cmd('RCPT TO:<friend@[192.0.2.1]>').lines == ['550 5.7.1 Mail for address literals is not relayed']
     # local ones are delivered as before; unknown local ones are refused
     assert r.cmd('RCPT TO:<nobody@example.org>').code == 550
     assert r.cmd('RCPT TO:<bob@example.org>').code == 250
@@ -614,9 +616,12 @@ def test_guard_delays_then_bans_one_address_only(tmp_root, material):
                 assert rep.lines == [INVALID], rep
             r.close()
         # no failure before the first attempt, then 300 ms, 600 ms, 1200 ms:
-        # each failure is counted before it is answered
-        assert took[0] < 0.25, took
+        # each failure is counted before it is answered.  Every attempt also
+        # costs one password check, slower on a loaded machine: the lower
+        # bounds hold whatever the load, the first attempt is compared with
+        # the last
         assert took[1] >= 0.28 and took[2] >= 0.58 and took[3] >= 1.15, took
+        assert took[0] < took[3] - 0.8, took
         # the fifth attempt from 127.0.0.2: banned, right password or not
         r = RawFrom(subs_port, '127.0.0.2', ctx, HOSTNAME)
         r.banner()
