@@ -64,7 +64,7 @@ local-data: "implicit.test. 300 IN A 127.0.0.2"
 
 
 class Unbound:
-    def __init__(self, root):
+    def __init__(self, root, extra_zone=''):
         self.dir = os.path.join(root, 'unbound')
         os.makedirs(self.dir)
         os.chmod(self.dir, 0o755)
@@ -85,7 +85,7 @@ class Unbound:
   access-control: 127.0.0.0/8 allow
   do-not-query-localhost: no
   module-config: "iterator"
-{ZONE}''')
+{ZONE}{extra_zone}''')
         self.proc = subprocess.Popen([UNBOUND, '-d', '-c', conf], stdout=subprocess.DEVNULL,
                                      stderr=subprocess.PIPE)
         deadline = time.monotonic() + 10
@@ -388,7 +388,12 @@ def _material(tx, material):
 def test_delivered_over_starttls(tx, rx):
     marker = new_marker('remote')
     submit(tx, ['rob@remote.test'], marker)
-    got = wait_for(lambda: messages_with(rx, 'rob', marker), 30, 'the remote copy')
+    try:
+        got = wait_for(lambda: messages_with(rx, 'rob', marker), 30, 'the remote copy')
+    except AssertionError:
+        print('DEBUGTX', tx.log()[-6000:])
+        print('DEBUGRX', rx.log()[-3000:])
+        raise
     copy = got[0]
     # the receiving server says how it came: ESMTPS with TLS 1.2/1.3
     assert re.search(r'with ESMTPS', copy), copy[:2000]
