@@ -14,10 +14,12 @@
 
 #include "ep-auth-cli.h"
 #include "ep-daemon.h"
+#include "ep-dkim-cli.h"
 #include "ep-db.h"
 #include "ep-error.h"
 #include "ep-log-writer.h"
 #include "ep-mailbox-file.h"
+#include "ep-queue-cli.h"
 #include "ep-password.h"
 #include "ep-sasl.h"
 #include "ep-totp.h"
@@ -65,6 +67,10 @@ static int ep_verb_totp_disable (int argc, char **argv);
 static int ep_verb_app_password_create (int argc, char **argv);
 static int ep_verb_app_passwords (int argc, char **argv);
 static int ep_verb_app_password_revoke (int argc, char **argv);
+static int ep_verb_dkim_keygen (int argc, char **argv);
+static int ep_verb_dkim_keys (int argc, char **argv);
+static int ep_verb_dkim_retire (int argc, char **argv);
+static int ep_verb_queue (int argc, char **argv);
 
 static char **ep_opt_addresses = NULL;
 
@@ -108,6 +114,22 @@ static const GOptionEntry ep_app_password_entries[] = {
 	{ NULL }
 };
 
+static char *ep_opt_domain = NULL;
+static char *ep_opt_selector = NULL;
+static char *ep_opt_algorithm = NULL;
+static gint ep_opt_bits = 0;
+
+static const GOptionEntry ep_dkim_keygen_entries[] = {
+	{ "domain", 'd', 0, G_OPTION_ARG_STRING, &ep_opt_domain, N_("The signing domain (d=)"), N_("DOMAIN") },
+	{ "selector", 's', 0, G_OPTION_ARG_STRING, &ep_opt_selector, N_("The selector (s=)"), N_("SELECTOR") },
+	{ "algorithm", 'a', 0, G_OPTION_ARG_STRING, &ep_opt_algorithm, N_("ed25519 (default) or rsa"),
+	  N_("ALGORITHM") },
+	{ "bits", 'b', 0, G_OPTION_ARG_INT, &ep_opt_bits, N_("RSA key size (default 2048)"), N_("BITS") },
+	{ "out", 'o', 0, G_OPTION_ARG_FILENAME, &ep_opt_out,
+	  N_("Write the key to this new file (mode 0600) instead of the database"), N_("FILE") },
+	{ NULL }
+};
+
 static const EpVerb ep_verbs[] = {
 	{ "serve", N_("Run the mail server in the foreground"), "", ep_verb_serve },
 	{ "config-check", N_("Check the configuration and the modules without starting anything"), "",
@@ -131,6 +153,14 @@ static const EpVerb ep_verbs[] = {
 	  N_("NAME --label LABEL"), ep_verb_app_password_create },
 	{ "app-passwords", N_("List the app passwords of an account"), N_("NAME"), ep_verb_app_passwords },
 	{ "app-password-revoke", N_("Revoke an app password"), N_("NAME ID"), ep_verb_app_password_revoke },
+	{ "dkim-keygen", N_("Create a DKIM signing key; prints the DNS TXT record to publish"),
+	  N_("--domain DOMAIN --selector SELECTOR [--algorithm ed25519|rsa] [--bits BITS] [--out FILE]"),
+	  ep_verb_dkim_keygen },
+	{ "dkim-keys", N_("List the DKIM signing keys"), "", ep_verb_dkim_keys },
+	{ "dkim-retire", N_("Retire a DKIM key of the database: it no longer signs"), N_("DOMAIN SELECTOR"),
+	  ep_verb_dkim_retire },
+	{ "queue", N_("Show the outbound queue, or retry, delete or flush its messages"), EP_QUEUE_CLI_PARAMETERS,
+	  ep_verb_queue },
 	{ "help", N_("Show help for a command"), N_("[COMMAND]"), ep_verb_help },
 	{ NULL }
 };
@@ -168,6 +198,8 @@ ep_verb_option_context (const EpVerb *verb)
 		g_option_context_add_main_entries (context, ep_export_entries, GETTEXT_PACKAGE);
 	if (g_strcmp0 (verb->name, "import") == 0)
 		g_option_context_add_main_entries (context, ep_import_entries, GETTEXT_PACKAGE);
+	if (g_strcmp0 (verb->name, "dkim-keygen") == 0)
+		g_option_context_add_main_entries (context, ep_dkim_keygen_entries, GETTEXT_PACKAGE);
 	if (g_strcmp0 (verb->name, "app-password-create") == 0)
 		g_option_context_add_main_entries (context, ep_app_password_entries, GETTEXT_PACKAGE);
 	if (g_strcmp0 (verb->name, "token-hash") == 0)
@@ -1343,6 +1375,57 @@ ep_verb_import (int argc, char **argv)
 	g_print (_("imported %u messages into %s (%u skipped)\n"), im.n_imported, im.account, im.n_skipped);
 	ep_daemon_close (daemon);
 	return im.n_skipped > 0 ? EX_DATAERR : EX_OK;
+}
+
+/* ---- DKIM keys (ep-dkim-cli.c) -------------------------------------------- */
+
+static int
+ep_verb_dkim_keygen (int argc, char **argv)
+{
+	EpDkimKeygenOptions options;
+	int exit_code = EX_OK;
+
+	if (!ep_verb_parse (ep_verb_find ("dkim-keygen"), &argc, &argv, &exit_code))
+		return exit_code;
+	options = (EpDkimKeygenOptions){ ep_opt_domain, ep_opt_selector, ep_opt_algorithm, ep_opt_bits, ep_opt_out };
+	return ep_dkim_cli_keygen (ep_config_path (), ep_opt_verbose, &options);
+}
+
+static int
+ep_verb_dkim_keys (int argc, char **argv)
+{
+	int exit_code = EX_OK;
+
+	if (!ep_verb_parse (ep_verb_find ("dkim-keys"), &argc, &argv, &exit_code))
+		return exit_code;
+	return ep_dkim_cli_keys (ep_config_path (), ep_opt_verbose);
+}
+
+static int
+ep_verb_dkim_retire (int argc, char **argv)
+{
+	int exit_code = EX_OK;
+
+	if (!ep_verb_parse_n (ep_verb_find ("dkim-retire"), &argc, &argv, 2, &exit_code))
+		return exit_code;
+	return ep_dkim_cli_retire (ep_config_path (), ep_opt_verbose, argv[2], argv[3]);
+}
+
+/* ---- the outbound queue (ep-queue-cli.c) --------------------------------- */
+
+static int
+ep_verb_queue (int argc, char **argv)
+{
+	g_autoptr(GOptionContext) context = ep_verb_option_context (ep_verb_find ("queue"));
+	g_autoptr(GError) error = NULL;
+
+	/* the sub-command and its id are checked by ep_queue_cli_run() */
+	if (!g_option_context_parse (context, &argc, &argv, &error)) {
+		g_printerr ("mail queue: %s\n", error->message);
+		g_printerr (_("Run 'mail %s --help' for usage.\n"), "queue");
+		return EX_USAGE;
+	}
+	return ep_queue_cli_run (ep_config_path (), ep_opt_verbose, argc - 2, argv + 2);
 }
 
 static void
