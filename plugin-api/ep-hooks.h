@@ -3,6 +3,7 @@
 
 #include <gio/gio.h>
 
+#include "ep-auth-results.h"
 #include "ep-hook-bus.h"
 
 G_BEGIN_DECLS
@@ -62,6 +63,7 @@ typedef struct {
 	const EpSmtpSessionInfo *session; /* in */
 	const char *reverse_path;         /* in: the sender, "" for the null sender <> */
 	GHashTable *parameters;           /* in: ESMTP parameters, upper-case keyword -> value (nullable) */
+	EpAuthResults *auth_results;      /* in: the transaction's authentication results: SPF adds its own */
 } EpSmtpMailFromCtx;
 
 /* smtp.rcpt_to: RCPT TO, once per recipient. */
@@ -82,6 +84,9 @@ typedef struct {
 	const char *sender;               /* in: the reverse path, "" for <> */
 	const char *const *recipients;    /* in: the accepted forward paths */
 	GBytes *message;                  /* in: the message as received, CRLF line ends */
+	EpAuthResults *auth_results;      /* in: the transaction's authentication results (SPF's from
+					   * MAIL FROM); DKIM and DMARC add theirs; written as the
+					   * Authentication-Results field once the chain is over */
 } EpSmtpDataCtx;
 
 /* delivery.local: one message for one local account (Sieve lives here). */

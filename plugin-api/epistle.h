@@ -8,6 +8,7 @@
 #include "ep-api.h"
 #include "ep-auth-guard.h"
 #include "ep-config-schema.h"
+#include "ep-auth-results.h"
 #include "ep-config.h"
 #include "ep-connection.h"
 #include "ep-context.h"

@@ -6,6 +6,8 @@
 
 #include "smtp-data.h"
 
+#include "ep-auth-results.h"
+
 /* ---- accumulation ------------------------------------------------------------ */
 
 void
@@ -236,4 +238,53 @@ smtp_data_find_header (const guint8 *msg, gsize len, const char *name)
 		i = eol + 1;
 	}
 	return NULL;
+}
+
+GBytes *
+smtp_data_strip_auth_results (GBytes *msg, const char *authserv_id, guint *n_removed)
+{
+	static const char name[] = "Authentication-Results";
+	const gsize name_len = sizeof (name) - 1;
+	gsize len;
+	const guint8 *data = g_bytes_get_data (msg, &len);
+	g_autoptr (GByteArray) out = NULL;
+	gsize copied = 0; /* data before this offset is in out (once out exists) */
+	gsize i = 0;
+	guint n = 0;
+
+	while (i < len) {
+		gsize end = i; /* the end of the field, its continuation lines included */
+		gsize colon;
+
+		while (end < len && data[end] != '\n')
+			end++;
+		if (end == i || (end == i + 1 && data[i] == '\r'))
+			break; /* the empty line: the body follows */
+		while (end + 1 < len && (data[end + 1] == ' ' || data[end + 1] == '\t')) {
+			end++;
+			while (end < len && data[end] != '\n')
+				end++;
+		}
+		end = end < len ? end + 1 : len;
+		/* the name, then optional white space before the colon (obs-optional) */
+		colon = i + name_len;
+		while (colon < end && (data[colon] == ' ' || data[colon] == '\t'))
+			colon++;
+		if (end - i > name_len && g_ascii_strncasecmp ((const char *)data + i, name, name_len) == 0 &&
+		    colon < end && data[colon] == ':' &&
+		    ep_auth_results_value_has_authserv_id ((const char *)data + colon + 1, end - colon - 1, authserv_id)) {
+			if (out == NULL)
+				out = g_byte_array_sized_new ((guint)len);
+			g_byte_array_append (out, data + copied, (guint)(i - copied));
+			copied = end;
+			n++;
+		}
+		i = end;
+	}
+	if (n_removed != NULL)
+		*n_removed = n;
+	if (out == NULL)
+		return g_bytes_ref (msg);
+	g_byte_array_append (out, data + copied, (guint)(len - copied));
+	return g_byte_array_free_to_bytes (g_steal_pointer (&out));
 }

@@ -104,4 +104,10 @@ char *smtp_data_received_header (const SmtpReceivedInfo *info);
  * trimmed; NULL when there is none. */
 char *smtp_data_find_header (const guint8 *msg, gsize len, const char *name);
 
+/* @msg without the Authentication-Results fields of its header that carry
+ * @authserv_id (RFC 8601 §5: a receiver removes those claiming to be its
+ * own before adding its own); @msg itself (a new reference) when there is
+ * none.  @n_removed (optional) tells how many went. */
+GBytes *smtp_data_strip_auth_results (GBytes *msg, const char *authserv_id, guint *n_removed);
+
 G_END_DECLS

@@ -77,6 +77,7 @@ typedef struct {
 	gboolean bdat; /* BDAT was used: DATA is refused */
 	SmtpOctetValidator validator;
 	SmtpReply failed; /* BDAT: the answer every later chunk gets, code 0 while all is well */
+	EpAuthResults *auth_results; /* what SPF, DKIM, DMARC… found (smtp.mail_from, smtp.data) */
 } SmtpTransaction;
 
 struct _SmtpSession {
@@ -166,6 +167,7 @@ smtp_transaction_reset (SmtpTransaction *t)
 	g_clear_pointer (&t->parameters, g_hash_table_unref);
 	g_clear_pointer (&t->envid, g_free);
 	g_clear_pointer (&t->recipients, g_ptr_array_unref);
+	g_clear_pointer (&t->auth_results, ep_auth_results_unref);
 	smtp_message_clear (&t->message);
 	memset (t, 0, sizeof (*t));
 }
@@ -430,6 +432,7 @@ smtp_op_free (SmtpOp *op)
 	g_free (op->address);
 	g_free (op->resolve.account);
 	g_free (op->rcpt.account);
+	g_clear_pointer (&op->mail.auth_results, ep_auth_results_unref);
 	g_clear_object (&op->self);
 	g_free (op);
 }
@@ -587,6 +590,7 @@ smtp_session_on_mail_done (GObject *source, GAsyncResult *res, gpointer user_dat
 		t->discard = outcome == SMTP_HOOK_DISCARD;
 		t->quarantine = outcome == SMTP_HOOK_QUARANTINE;
 		t->recipients = g_ptr_array_new_with_free_func ((GDestroyNotify)smtp_recipient_free);
+		t->auth_results = g_steal_pointer (&op->mail.auth_results);
 		smtp_message_init (&t->message, smtp_session_limits (self)->max_message_size);
 		smtp_octet_validator_init (&t->validator, SMTP_DATA_MAX_LINE);
 		smtp_session_reply (self, 250, "2.1.0", "OK");
@@ -600,6 +604,7 @@ smtp_session_run_mail_from (SmtpSession *self, SmtpOp *op)
 	op->mail.session = &self->info;
 	op->mail.reverse_path = op->cmd.path;
 	op->mail.parameters = op->cmd.parameters;
+	op->mail.auth_results = ep_auth_results_new (smtp_session_hostname (self));
 	ep_hook_smtp_mail_from_run_async (smtp_session_bus (self), &op->mail, 0, self->cancellable,
 					  smtp_session_on_mail_done, op);
 }
@@ -1188,12 +1193,23 @@ smtp_session_build_final (SmtpSession *self, GBytes *message, EpHookResult *resu
 	    .date = now,
 	};
 	g_autofree char *received = smtp_data_received_header (&info);
+	guint n_forged = 0;
+	/* fields that claim to be ours were not written here: they go (RFC 8601 §5) */
+	g_autoptr (GBytes) stripped = smtp_data_strip_auth_results (message, smtp_session_hostname (self), &n_forged);
 	gsize len;
-	const guint8 *data = g_bytes_get_data (message, &len);
+	const guint8 *data = g_bytes_get_data (stripped, &len);
 	GByteArray *out = g_byte_array_sized_new ((guint)(len + 1024));
 	g_autofree char *return_path = smtp_session_return_path (t->sender);
 
+	if (n_forged > 0)
+		ep_log_info (SMTP_MODULE, self->id, "removed %u Authentication-Results field(s) naming this host", n_forged);
 	g_byte_array_append (out, (const guint8 *)return_path, (guint)strlen (return_path));
+	/* what the inbound checks found; authenticated submission is not checked */
+	if (self->info.authenticated_user == NULL && t->auth_results != NULL) {
+		g_autofree char *value = ep_auth_results_to_header_value (t->auth_results);
+		g_autofree char *field = g_strdup_printf ("Authentication-Results: %s\r\n", value);
+		g_byte_array_append (out, (const guint8 *)field, (guint)strlen (field));
+	}
 	for (guint i = 0; result != NULL && i < result->headers->len; i++) {
 		EpHookHeader *h = g_ptr_array_index (result->headers, i);
 		g_autofree char *field = g_strdup_printf ("%s: %s\r\n", h->name, h->value);
@@ -1359,6 +1375,7 @@ smtp_delivery_run_data (SmtpDelivery *d)
 	d->data.sender = self->trans.sender;
 	d->data.recipients = (const char *const *)d->recipient_paths->pdata;
 	d->data.message = d->message;
+	d->data.auth_results = self->trans.auth_results;
 	ep_hook_smtp_data_run_async (smtp_session_bus (self), &d->data, 0, self->cancellable,
 				     smtp_delivery_on_data_done, d);
 }

@@ -1174,3 +1174,23 @@ def test_stop_says_goodbye_and_finishes_transactions(tmp_root, password_hash):
         check_delivered(config, 'alice', marker, msg)
     finally:
         d.close()
+
+
+def test_authentication_results_added_and_forged_ones_removed(mx):
+    # no checking module is loaded here: the field says "none"; a field that
+    # claims to come from this host is removed, another host's is kept
+    marker = new_marker('ar')
+    msg = make_message(marker, headers=(
+        b'Authentication-Results: ' + HOSTNAME.upper().encode() + b'; spf=pass smtp.mailfrom=forged.example',
+        b'Authentication-Results: relay.example.net; dkim=pass header.d=example.net',
+        b'Authentication-Results: (comment) ' + HOSTNAME.encode() + b';\r\n\tdmarc=pass header.from=forged.example'))
+    with smtp_client(mx) as s:
+        s.sendmail(SENDER, ['alice@example.org'], msg)
+    found = stored_with(mx.config, 'alice', marker)
+    assert len(found) == 1
+    stored = found[0]
+    header = stored.split(b'\n\n', 1)[0]
+    assert re.search(rb'^Authentication-Results: ' + re.escape(HOSTNAME.encode()) + rb'; none$', header, re.M), header
+    assert b'forged.example' not in stored
+    assert b'Authentication-Results: relay.example.net; dkim=pass header.d=example.net' in stored
+    assert header.count(b'Authentication-Results:') == 2

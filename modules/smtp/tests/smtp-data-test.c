@@ -274,6 +274,43 @@ test_find_header (void)
 	g_assert_cmpstr (from, ==, "a@example.org");
 }
 
+static void
+test_strip_auth_results (void)
+{
+	static const struct {
+		const char *in;
+		const char *out;
+		guint removed;
+	} cases[] = {
+		{ "Subject: x\r\n\r\nbody\r\n", NULL, 0 },
+		{ "Authentication-Results: mx.example.org; spf=pass\r\nSubject: x\r\n\r\nbody\r\n",
+		  "Subject: x\r\n\r\nbody\r\n", 1 },
+		{ "Subject: x\r\nauthentication-results :\r\n\t(c) MX.EXAMPLE.ORG;\r\n dkim=pass\r\nTo: y\r\n\r\nb\r\n",
+		  "Subject: x\r\nTo: y\r\n\r\nb\r\n", 1 },
+		{ "Authentication-Results: other.example.net; spf=pass\r\n"
+		  "Authentication-Results: mx.example.org; spf=fail\r\n"
+		  "Authentication-Results: mx.example.org; dkim=fail\r\n\r\n"
+		  "Authentication-Results: mx.example.org; in the body\r\n",
+		  "Authentication-Results: other.example.net; spf=pass\r\n\r\n"
+		  "Authentication-Results: mx.example.org; in the body\r\n", 2 },
+		{ "Authentication-Results-X: mx.example.org; x\r\n\r\n", NULL, 0 },
+		{ "Authentication-Results: mx.example.org; none", "", 1 },
+	};
+
+	for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+		g_autoptr (GBytes) in = g_bytes_new_static (cases[i].in, strlen (cases[i].in));
+		guint removed = 99;
+		g_autoptr (GBytes) out = smtp_data_strip_auth_results (in, "mx.example.org", &removed);
+		gsize len;
+		const char *data = g_bytes_get_data (out, &len);
+		const char *want = cases[i].out != NULL ? cases[i].out : cases[i].in;
+
+		g_assert_cmpuint (removed, ==, cases[i].removed);
+		g_assert_cmpuint (len, ==, strlen (want));
+		g_assert_true (memcmp (data, want, len) == 0);
+	}
+}
+
 int
 main (int argc, char **argv)
 {
@@ -287,5 +324,6 @@ main (int argc, char **argv)
 	g_test_add_func ("/smtp-data/protocol", test_protocol);
 	g_test_add_func ("/smtp-data/received", test_received_header);
 	g_test_add_func ("/smtp-data/find-header", test_find_header);
+	g_test_add_func ("/smtp-data/strip-auth-results", test_strip_auth_results);
 	return g_test_run ();
 }
