@@ -752,6 +752,12 @@ ep_daemon_get_config (EpDaemon *self)
 	return self->config;
 }
 
+EpCore *
+ep_daemon_get_core (EpDaemon *self)
+{
+	return self->core;
+}
+
 /**
  * ep_daemon_get_store:
  *

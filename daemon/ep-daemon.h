@@ -4,6 +4,7 @@
 #include <gio/gio.h>
 
 #include "ep-config.h"
+#include "ep-core-private.h"
 #include "ep-db.h"
 #include "ep-store.h"
 
@@ -20,5 +21,7 @@ void      ep_daemon_close (EpDaemon *self);
 EpConfig *ep_daemon_get_config (EpDaemon *self);
 EpStore  *ep_daemon_get_store (EpDaemon *self);
 EpDb     *ep_daemon_get_db (EpDaemon *self);
+/* the buses, services and resolver the modules share, once ep_daemon_open() succeeded */
+EpCore   *ep_daemon_get_core (EpDaemon *self);
 
 G_END_DECLS

@@ -15,6 +15,7 @@
 #include "ep-auth-cli.h"
 #include "ep-daemon.h"
 #include "ep-dkim-cli.h"
+#include "ep-trace-cli.h"
 #include "ep-db.h"
 #include "ep-error.h"
 #include "ep-log-writer.h"
@@ -68,6 +69,7 @@ static int ep_verb_app_password_create (int argc, char **argv);
 static int ep_verb_app_passwords (int argc, char **argv);
 static int ep_verb_app_password_revoke (int argc, char **argv);
 static int ep_verb_dkim_keygen (int argc, char **argv);
+static int ep_verb_trace (int argc, char **argv);
 static int ep_verb_dkim_keys (int argc, char **argv);
 static int ep_verb_dkim_retire (int argc, char **argv);
 static int ep_verb_queue (int argc, char **argv);
@@ -119,6 +121,21 @@ static char *ep_opt_selector = NULL;
 static char *ep_opt_algorithm = NULL;
 static gint ep_opt_bits = 0;
 
+static char *ep_opt_ip = NULL;
+static char *ep_opt_helo = NULL;
+static char *ep_opt_mail_from = NULL;
+static char **ep_opt_rcpt = NULL;
+
+static const GOptionEntry ep_trace_entries[] = {
+	{ "ip", 0, 0, G_OPTION_ARG_STRING, &ep_opt_ip, N_("The client's IP address"), N_("ADDR") },
+	{ "helo", 0, 0, G_OPTION_ARG_STRING, &ep_opt_helo, N_("The name the client gave in EHLO"), N_("NAME") },
+	{ "mail-from", 0, 0, G_OPTION_ARG_STRING, &ep_opt_mail_from, N_("The envelope sender (\"\" for <>)"),
+	  N_("ADDR") },
+	{ "rcpt", 0, 0, G_OPTION_ARG_STRING_ARRAY, &ep_opt_rcpt,
+	  N_("A recipient (repeatable; default postmaster@ the first domain)"), N_("ADDR") },
+	{ NULL }
+};
+
 static const GOptionEntry ep_dkim_keygen_entries[] = {
 	{ "domain", 'd', 0, G_OPTION_ARG_STRING, &ep_opt_domain, N_("The signing domain (d=)"), N_("DOMAIN") },
 	{ "selector", 's', 0, G_OPTION_ARG_STRING, &ep_opt_selector, N_("The selector (s=)"), N_("SELECTOR") },
@@ -161,6 +178,8 @@ static const EpVerb ep_verbs[] = {
 	  ep_verb_dkim_retire },
 	{ "queue", N_("Show the outbound queue, or retry, delete or flush its messages"), EP_QUEUE_CLI_PARAMETERS,
 	  ep_verb_queue },
+	{ "trace", N_("Run the inbound checks on a message file and print every step"),
+	  N_("FILE --ip ADDR --helo NAME --mail-from ADDR [--rcpt ADDR]"), ep_verb_trace },
 	{ "help", N_("Show help for a command"), N_("[COMMAND]"), ep_verb_help },
 	{ NULL }
 };
@@ -200,6 +219,8 @@ ep_verb_option_context (const EpVerb *verb)
 		g_option_context_add_main_entries (context, ep_import_entries, GETTEXT_PACKAGE);
 	if (g_strcmp0 (verb->name, "dkim-keygen") == 0)
 		g_option_context_add_main_entries (context, ep_dkim_keygen_entries, GETTEXT_PACKAGE);
+	if (g_strcmp0 (verb->name, "trace") == 0)
+		g_option_context_add_main_entries (context, ep_trace_entries, GETTEXT_PACKAGE);
 	if (g_strcmp0 (verb->name, "app-password-create") == 0)
 		g_option_context_add_main_entries (context, ep_app_password_entries, GETTEXT_PACKAGE);
 	if (g_strcmp0 (verb->name, "token-hash") == 0)
@@ -1389,6 +1410,22 @@ ep_verb_dkim_keygen (int argc, char **argv)
 		return exit_code;
 	options = (EpDkimKeygenOptions){ ep_opt_domain, ep_opt_selector, ep_opt_algorithm, ep_opt_bits, ep_opt_out };
 	return ep_dkim_cli_keygen (ep_config_path (), ep_opt_verbose, &options);
+}
+
+static int
+ep_verb_trace (int argc, char **argv)
+{
+	EpTraceOptions options = { 0 };
+	int exit_code = EX_OK;
+
+	if (!ep_verb_parse_n (ep_verb_find ("trace"), &argc, &argv, 1, &exit_code))
+		return exit_code;
+	options.file = argv[2];
+	options.ip = ep_opt_ip;
+	options.helo = ep_opt_helo;
+	options.mail_from = ep_opt_mail_from;
+	options.rcpt = (const char *const *) ep_opt_rcpt;
+	return ep_trace_cli_run (ep_config_path (), ep_opt_verbose, &options);
 }
 
 static int

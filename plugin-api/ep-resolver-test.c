@@ -1216,6 +1216,54 @@ test_rdata (void)
 	}
 }
 
+/* ---- the observer (mail trace) ----------------------------------------- */
+
+typedef struct {
+	GPtrArray *seen; /* "name TYPE records|error" */
+} ObserverLog;
+
+static void
+observer_cb (EpResolver *resolver, const char *name, guint16 rrtype, const EpDnsAnswer *answer, const GError *error,
+	     gpointer user_data)
+{
+	ObserverLog *log = user_data;
+
+	g_ptr_array_add (log->seen, g_strdup_printf ("%s %s %s", name, ep_dns_type_to_string (rrtype),
+						     answer != NULL ? (answer->nxdomain ? "nxdomain" : "answer")
+								    : error->message));
+}
+
+static void
+test_observer (void)
+{
+	g_autoptr(EpResolver) resolver = NULL;
+	g_autoptr(EpDnsAnswer) a = NULL;
+	g_autoptr(EpDnsAnswer) again = NULL;
+	g_autoptr(EpDnsAnswer) nx = NULL;
+	g_autoptr(EpDnsAnswer) unobserved = NULL;
+	g_autoptr(GError) error = NULL;
+	ObserverLog log = { g_ptr_array_new_with_free_func (g_free) };
+
+	if (!need_server ())
+		return;
+	resolver = new_resolver ();
+	ep_resolver_set_observer (resolver, observer_cb, &log);
+	a = lookup_ok (resolver, "txt.test", EP_DNS_TYPE_TXT);
+	again = lookup_ok (resolver, "txt.test", EP_DNS_TYPE_TXT); /* from the cache: told too */
+	nx = lookup_ok (resolver, "missing.test", EP_DNS_TYPE_A);
+	g_assert_null (lookup (resolver, "bad..name", EP_DNS_TYPE_A, NULL, &error));
+	g_assert_error (error, EP_ERROR, EP_ERROR_INVALID);
+	ep_resolver_set_observer (resolver, NULL, NULL);
+	unobserved = lookup_ok (resolver, "txt.test", EP_DNS_TYPE_TXT);
+
+	g_assert_cmpuint (log.seen->len, ==, 4);
+	g_assert_cmpstr (g_ptr_array_index (log.seen, 0), ==, "txt.test TXT answer");
+	g_assert_cmpstr (g_ptr_array_index (log.seen, 1), ==, "txt.test TXT answer");
+	g_assert_cmpstr (g_ptr_array_index (log.seen, 2), ==, "missing.test A nxdomain");
+	g_assert_true (g_str_has_prefix (g_ptr_array_index (log.seen, 3), "bad..name A "));
+	g_ptr_array_unref (log.seen);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1242,6 +1290,7 @@ main (int argc, char **argv)
 	g_test_add_func ("/resolver/cache-size", test_cache_size);
 	g_test_add_func ("/resolver/unref-in-flight", test_unref_in_flight);
 	g_test_add_func ("/resolver/dnssec", test_dnssec);
+	g_test_add_func ("/resolver/observer", test_observer);
 
 	server_start ();
 	ret = g_test_run ();

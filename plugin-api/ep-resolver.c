@@ -469,7 +469,22 @@ struct _EpResolver {
 	GQueue lru;	   /* most recently used first */
 	GHashTable *pending; /* EpResolverQuery* libunbound still knows */
 	EpResolverStats stats;
+	EpResolverObserver observer;
+	gpointer observer_data;
 };
+
+/* what a lookup asked, kept on its task for the observer */
+typedef struct {
+	char *name;
+	guint16 rrtype;
+} EpResolverAsked;
+
+static void
+ep_resolver_asked_free (EpResolverAsked *asked)
+{
+	g_free (asked->name);
+	g_free (asked);
+}
 
 G_DEFINE_TYPE (EpResolver, ep_resolver, G_TYPE_OBJECT)
 
@@ -780,6 +795,12 @@ ep_resolver_lookup_async (EpResolver *self, const char *name, guint16 rrtype, GC
 
 	task = g_task_new (self, cancellable, callback, user_data);
 	g_task_set_source_tag (task, ep_resolver_lookup_async);
+	if (self->observer != NULL) {
+		EpResolverAsked *asked = g_new0 (EpResolverAsked, 1);
+		asked->name = g_strdup (name);
+		asked->rrtype = rrtype;
+		g_task_set_task_data (task, asked, (GDestroyNotify) ep_resolver_asked_free);
+	}
 
 	if (!ep_dns_type_is_supported (rrtype)) {
 		g_task_return_new_error (task, EP_ERROR, EP_ERROR_INVALID, "DNS record type %s is not handled",
@@ -840,7 +861,25 @@ ep_resolver_lookup_finish (EpResolver *self, GAsyncResult *result, GError **erro
 	g_return_val_if_fail (EP_IS_RESOLVER (self), NULL);
 	g_return_val_if_fail (g_task_is_valid (result, self), NULL);
 	g_return_val_if_fail (g_async_result_is_tagged (result, ep_resolver_lookup_async), NULL);
-	return g_task_propagate_pointer (G_TASK (result), error);
+	{
+		EpResolverAsked *asked = g_task_get_task_data (G_TASK (result));
+		g_autoptr(GError) local = NULL;
+		EpDnsAnswer *answer = g_task_propagate_pointer (G_TASK (result), &local);
+
+		if (asked != NULL && self->observer != NULL)
+			self->observer (self, asked->name, asked->rrtype, answer, local, self->observer_data);
+		if (local != NULL)
+			g_propagate_error (error, g_steal_pointer (&local));
+		return answer;
+	}
+}
+
+void
+ep_resolver_set_observer (EpResolver *self, EpResolverObserver func, gpointer user_data)
+{
+	g_return_if_fail (EP_IS_RESOLVER (self));
+	self->observer = func;
+	self->observer_data = user_data;
 }
 
 /* ---- construction ------------------------------------------------------- */

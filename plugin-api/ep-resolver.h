@@ -142,6 +142,21 @@ EP_API void ep_resolver_clear_cache (EpResolver *self);
 EP_API void ep_resolver_get_stats (EpResolver *self, EpResolverStats *stats);
 
 /**
+ * EpResolverObserver:
+ * @name: the name asked for, as the caller gave it
+ * @answer: (nullable): the answer, when there is one
+ * @error: (nullable): why there is none
+ *
+ * Told of every lookup as its caller takes the outcome (in
+ * ep_resolver_lookup_finish()), for `mail trace`, which prints each DNS
+ * question and answer of the inbound checks.
+ */
+typedef void (*EpResolverObserver) (EpResolver *resolver, const char *name, guint16 rrtype,
+				    const EpDnsAnswer *answer, const GError *error, gpointer user_data);
+/* @func: (nullable): NULL to stop observing */
+EP_API void ep_resolver_set_observer (EpResolver *self, EpResolverObserver func, gpointer user_data);
+
+/**
  * ep_resolver_lookup_async:
  * @name: a domain name in ASCII (A-labels), with or without the final dot
  * @rrtype: one of the EP_DNS_TYPE_ values
