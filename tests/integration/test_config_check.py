@@ -175,3 +175,26 @@ def test_usage_errors():
     assert r.returncode == EX_USAGE
     r = run_mail()
     assert r.returncode == EX_USAGE
+
+
+def test_shipped_example_and_dropins(config):
+    # what `bash data/quickstart.sh` runs: data/mail.toml.example with every
+    # drop-in of mail.conf.d beside it, unchanged (a commented example must
+    # not break the start, e.g. an environment variable in a comment)
+    from conftest import SOURCE_ROOT
+    with open(os.path.join(SOURCE_ROOT, 'data', 'mail.toml.example')) as f:
+        config.write(f.read())
+    dropins = os.path.join(SOURCE_ROOT, 'mail.conf.d')
+    names = sorted(n for n in os.listdir(dropins) if n.endswith('.toml'))
+    assert names, 'no drop-ins shipped'
+    for name in names:
+        with open(os.path.join(dropins, name)) as f:
+            config.write_dropin(name, f.read())
+    r = check(config)
+    modules = [n[:-5] for n in names]
+    if all(os.path.exists(os.path.join(MODULE_DIR, m + '.so')) for m in modules):
+        assert r.returncode == EX_OK, r.stderr
+        assert r.stdout.strip() == 'configuration is valid'
+    else:
+        assert r.returncode == EX_CONFIG
+        assert 'unknown module' in r.stderr, r.stderr
