@@ -16,7 +16,7 @@ import tempfile
 
 import pytest
 
-from conftest import MODULE_DIR, free_port, run_mail
+from conftest import MODULE_DIR, TEST_MODULE_DIR, Daemon, free_port, run_mail
 from test_queue import (ALICE_PASSWORD, UNBOUND, ScriptedServer, Unbound, delivery_status, dsn_for, messages_with,
                         queue_list, submit, token_hash, tx_config, wait_for)
 import tlsutil
@@ -74,13 +74,15 @@ def mx_port():
                 s.bind(('127.0.0.2', port))
             with socket.socket() as s:
                 s.bind(('127.0.0.3', port))
+            with socket.socket() as s:
+                s.bind(('127.0.0.4', port))
             if have_ipv6_loopback():
                 with socket.socket(socket.AF_INET6, socket.SOCK_STREAM) as s:
                     s.bind(('::1', port))
             return port
         except OSError:
             continue
-    raise AssertionError('no free port on 127.0.0.2, 127.0.0.3 and ::1')
+    raise AssertionError('no free port on 127.0.0.2-4 and ::1')
 
 
 @pytest.fixture(scope='module')
@@ -210,3 +212,61 @@ def test_transport_config_refused(tmp_root, material, dns, mx_port, transport, e
     r = run_mail('config-check', '--config', config.path)
     assert r.returncode == 78, (r.returncode, r.stdout, r.stderr)
     assert expect in r.stderr, r.stderr
+
+
+@pytest.fixture(scope='module')
+def reject(mx_port):
+    s = ScriptedServer('127.0.0.4', mx_port, rcpt_reply='550 5.1.1 <nobody@reject.test>: no such user')
+    yield s
+    s.close()
+
+
+@pytest.mark.skipif(not TEST_MODULE_DIR or not os.path.exists(os.path.join(TEST_MODULE_DIR or '', 'test-bus.so')),
+                    reason='the test-bus module was not built')
+def test_queue_events(tmp_root, material, dns, mx_port, rx, tempfail, reject):
+    """message.delivered (remote), queue.deferred and message.bounced reach
+    a subscriber (the test-bus module, loaded beside the product modules)."""
+    from test_serve import LineClient
+    moddir = os.path.join(tmp_root, 'modules-events')
+    os.makedirs(moddir)
+    os.chmod(moddir, 0o755)
+    for d, names in ((MODULE_DIR, os.listdir(MODULE_DIR)), (TEST_MODULE_DIR, ['test-bus.so'])):
+        for n in names:
+            if n.endswith('.so'):
+                shutil.copy(os.path.join(d, n), os.path.join(moddir, n))
+                os.chmod(os.path.join(moddir, n), 0o644)
+    bus_port = free_port()
+    config = tx_config(tmp_root, 'tx-events', material, dns, mx_port,
+                       extra=f'\n[[listeners]]\nkind = "test-bus"\naddr = "127.0.0.1"\nport = {bus_port}\n')
+    config.write(open(config.path).read().replace('"auth-sql", "queue"]', '"auth-sql", "queue", "test-bus"]'))
+    assert '"test-bus"]' in open(config.path).read()
+    d = Daemon(config, moddir)
+    try:
+        d.start()
+        d.config, d.sub_port, d.material = config, config.sub_port, material
+        submit(d, ['rob@remote.test'], new_marker('ev-ok'))
+        submit(d, ['nobody@reject.test'], new_marker('ev-bounce'))
+        submit(d, ['later@tempfail.test'], new_marker('ev-later'))
+        client = LineClient(bus_port)
+
+        def seen():
+            line = client.ask('OUTBOUND')
+            assert line.startswith('OUTBOUND ')
+            events = [e for e in line[len('OUTBOUND '):].split('|') if e]
+            kinds = {e.split(' ')[0] + ' ' + e.split(' ')[1] for e in events}
+            want = {'delivered rob@remote.test', 'bounced nobody@reject.test', 'deferred later@tempfail.test'}
+            return events if want <= kinds else None
+        events = wait_for(seen, 40, 'the three kinds of queue events')
+        delivered = [e for e in events if e.startswith('delivered ')][0].split(' ')
+        assert delivered[2] in ('mx.remote.test', '127.0.0.2'), delivered
+        assert re.fullmatch(r'[0-9a-f]{16}', delivered[3]), delivered
+        bounced = [e for e in events if e.startswith('bounced ')][0].split(' ')
+        assert bounced[2:4] == ['550', '5.1.1'], bounced
+        deferred = [e for e in events if e.startswith('deferred ')][0].split(' ')
+        assert int(deferred[2]) >= 1, deferred
+        client.close()
+    except BaseException:
+        print('DAEMON LOG', d.log()[-4000:])
+        raise
+    finally:
+        d.close()

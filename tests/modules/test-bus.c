@@ -7,10 +7,15 @@
  *   RESOLVE <address>  runs the directory.resolve chain and answers
  *                      "<VERDICT> <code> <enhanced> <module> order=<a,b,..> account=<x>"
  *   EVENTS             "EVENTS <n> <file>": config.reloaded events seen
+ *   OUTBOUND           "OUTBOUND <line>|<line>|...": the queue's events seen, each
+ *                      "delivered <recipient> <remote_host> <queue_id>",
+ *                      "deferred <recipient> <attempts> <queue_id>" or
+ *                      "bounced <recipient> <code> <enhanced> <queue_id>"
  *   GREETING           the [test-bus] greeting currently configured
  *   QUIT
  *
- * Its three directory.resolve handlers: "async" (priority -5) answers
+ * Its three directory.resolve handlers (which leave the chains of other
+ * modules alone, so the module can be loaded beside smtp): "async" (priority -5) answers
  * CONTINUE 20 ms later; "sync" (priority 10) answers CONTINUE at once;
  * "decider" (priority 20) rejects reject*@, never answers slow*@ in time,
  * fails without an error for fail*@, and accepts everything else.
@@ -29,6 +34,8 @@ typedef struct _TestBus {
 	EpContext *ctx;
 	guint events_seen;
 	char *last_main_file;
+	GPtrArray *outbound; /* of char*: the queue's events, in order */
+	GHashTable *requests; /* the TestRequest of every RESOLVE under way */
 	char *greeting;
 	guint deadline_ms;
 } TestBus;
@@ -81,9 +88,23 @@ test_bus_async_answer (gpointer data)
 	return G_SOURCE_REMOVE;
 }
 
+/* a resolve chain run by someone else (the smtp module): not ours to answer */
+static gboolean
+test_bus_not_ours (EpHookCall *call, EpDirectoryResolveCtx *ctx, gpointer user_data)
+{
+	TestBus *bus = user_data;
+
+	if (g_hash_table_contains (bus->requests, ctx))
+		return FALSE;
+	ep_hook_call_continue (call);
+	return TRUE;
+}
+
 static void
 test_bus_handler_async (EpHookCall *call, EpDirectoryResolveCtx *ctx, gpointer user_data)
 {
+	if (test_bus_not_ours (call, ctx, user_data))
+		return;
 	test_bus_order_add (ctx, "async");
 	g_timeout_add (20, test_bus_async_answer, ep_hook_call_ref (call));
 }
@@ -91,6 +112,8 @@ test_bus_handler_async (EpHookCall *call, EpDirectoryResolveCtx *ctx, gpointer u
 static void
 test_bus_handler_sync (EpHookCall *call, EpDirectoryResolveCtx *ctx, gpointer user_data)
 {
+	if (test_bus_not_ours (call, ctx, user_data))
+		return;
 	test_bus_order_add (ctx, "sync");
 	ep_hook_call_continue (call);
 }
@@ -102,6 +125,8 @@ test_bus_handler_decider (EpHookCall *call, EpDirectoryResolveCtx *ctx, gpointer
 	const char *at = strchr (ctx->address, '@');
 	g_autofree char *local = NULL;
 
+	if (test_bus_not_ours (call, ctx, user_data))
+		return;
 	test_bus_order_add (ctx, "decider");
 	if (g_str_has_prefix (ctx->address, "reject")) {
 		ep_hook_call_return (call, ep_verdict_new_reject (550, "5.1.1", "no such user here"));
@@ -141,6 +166,7 @@ test_bus_resolved (GObject *source, GAsyncResult *result, gpointer user_data)
 	}
 	test_bus_reply (req->connection, line);
 	test_bus_read_line (req->connection, req->input, req->bus);
+	g_hash_table_remove (req->bus->requests, &req->ctx);
 	test_request_free (req);
 }
 
@@ -166,6 +192,7 @@ test_bus_on_line (GObject *source, GAsyncResult *result, gpointer user_data)
 		req->connection = connection; /* the reference moves to the request */
 		req->input = g_object_ref (input);
 		req->bus = bus;
+		g_hash_table_add (bus->requests, &req->ctx);
 		ep_hook_directory_resolve_run_async (ep_context_get_hook_bus (bus->ctx), &req->ctx, bus->deadline_ms,
 						     NULL, test_bus_resolved, req);
 		return;
@@ -173,6 +200,14 @@ test_bus_on_line (GObject *source, GAsyncResult *result, gpointer user_data)
 	if (g_strcmp0 (line, "EVENTS") == 0) {
 		g_autofree char *reply = g_strdup_printf ("EVENTS %u %s", bus->events_seen,
 							  bus->last_main_file != NULL ? bus->last_main_file : "-");
+		test_bus_reply (connection, reply);
+	} else if (g_strcmp0 (line, "OUTBOUND") == 0) {
+		g_autofree char *joined = NULL;
+		g_autofree char *reply = NULL;
+		g_ptr_array_add (bus->outbound, NULL);
+		joined = g_strjoinv ("|", (char **) bus->outbound->pdata);
+		g_ptr_array_remove_index (bus->outbound, bus->outbound->len - 1);
+		reply = g_strdup_printf ("OUTBOUND %s", joined);
 		test_bus_reply (connection, reply);
 	} else if (g_strcmp0 (line, "GREETING") == 0) {
 		test_bus_reply (connection, bus->greeting);
@@ -213,8 +248,41 @@ test_bus_on_reloaded (const EpConfigReloadedEvent *event, gpointer user_data)
 }
 
 static void
+test_bus_on_delivered (const EpMessageDeliveredEvent *event, gpointer user_data)
+{
+	TestBus *bus = user_data;
+
+	if (g_strcmp0 (event->protocol, "smtp-out") != 0)
+		return;
+	g_ptr_array_add (bus->outbound, g_strdup_printf ("delivered %s %s %s", event->recipient,
+							 event->remote_host != NULL ? event->remote_host : "-",
+							 event->queue_id != NULL ? event->queue_id : "-"));
+}
+
+static void
+test_bus_on_deferred (const EpQueueDeferredEvent *event, gpointer user_data)
+{
+	TestBus *bus = user_data;
+
+	g_ptr_array_add (bus->outbound,
+			 g_strdup_printf ("deferred %s %u %s", event->recipient, event->attempts, event->queue_id));
+}
+
+static void
+test_bus_on_bounced (const EpMessageBouncedEvent *event, gpointer user_data)
+{
+	TestBus *bus = user_data;
+
+	g_ptr_array_add (bus->outbound, g_strdup_printf ("bounced %s %u %s %s", event->recipient, event->code,
+							 event->enhanced != NULL ? event->enhanced : "-",
+							 event->queue_id));
+}
+
+static void
 test_bus_free (TestBus *bus)
 {
+	g_ptr_array_unref (bus->outbound);
+	g_hash_table_unref (bus->requests);
 	g_free (bus->last_main_file);
 	g_free (bus->greeting);
 	g_free (bus);
@@ -240,6 +308,8 @@ test_bus_init (EpContext *ctx, GError **error)
 	EpHookBus *hooks = ep_context_get_hook_bus (ctx);
 
 	bus->ctx = ctx;
+	bus->outbound = g_ptr_array_new_with_free_func (g_free);
+	bus->requests = g_hash_table_new (g_direct_hash, g_direct_equal);
 	ep_context_set_data (ctx, bus, (GDestroyNotify) test_bus_free);
 	if (!test_bus_apply (ctx, error))
 		return FALSE;
@@ -248,6 +318,9 @@ test_bus_init (EpContext *ctx, GError **error)
 	ep_hook_directory_resolve_connect (hooks, name, 10, test_bus_handler_sync, bus, NULL);
 	ep_hook_directory_resolve_connect (hooks, name, -5, test_bus_handler_async, bus, NULL);
 	ep_event_config_reloaded_subscribe (ep_context_get_event_bus (ctx), name, test_bus_on_reloaded, bus, NULL);
+	ep_event_message_delivered_subscribe (ep_context_get_event_bus (ctx), name, test_bus_on_delivered, bus, NULL);
+	ep_event_queue_deferred_subscribe (ep_context_get_event_bus (ctx), name, test_bus_on_deferred, bus, NULL);
+	ep_event_message_bounced_subscribe (ep_context_get_event_bus (ctx), name, test_bus_on_bounced, bus, NULL);
 	return ep_context_add_listener_kind (ctx, "test-bus", 0, test_bus_accept, bus, error);
 }
 
