@@ -2,7 +2,8 @@
 """Sums every test case meson ran, from its testlog.json files.
 
 A TAP test counts each of its `ok` / `not ok` lines (a `# SKIP` is a
-skip); the integration suite counts the cases in its JUnit XML; any other
+skip); each integration test (one per file) counts the cases in its JUnit
+XML; any other
 test counts once.  Prints one line: `N passed, N failed, N skipped`.
 Exits 1 when something failed.
 """
@@ -60,8 +61,9 @@ def main(paths):
                 result = rec.get('result')
                 name = rec.get('name', '')
                 counts = None
-                if name == 'integration' or name.endswith('/ integration'):
-                    junit = os.path.join(build, 'tests', 'integration-junit.xml')
+                short = name.split('/ ')[-1].strip()
+                if short == 'integration' or short.startswith('integration-'):
+                    junit = os.path.join(build, 'tests', short + '-junit.xml')
                     if os.path.exists(junit):
                         counts = list(count_junit(junit))
                         # the run itself failing (crash, timeout) is a failure too
