@@ -175,6 +175,46 @@ dkim_canon_header_field (GString *out, DkimCanon canon, const char *data, const 
 				   field->value_length, TRUE);
 }
 
+GString *
+dkim_canon_hash_input (DkimCanon canon, const char *data, GArray *fields, GPtrArray *names, guint skip,
+		       const char *sig_head, gsize sig_head_len, const char *sig_value, gsize sig_value_len)
+{
+	GString *out = g_string_new (NULL);
+	/* name -> instances used so far */
+	g_autoptr (GHashTable) used = g_hash_table_new (g_str_hash, g_str_equal);
+	gsize name_len = sig_head_len;
+
+	for (guint i = 0; i < names->len; i++) {
+		const char *name = g_ptr_array_index (names, i);
+		guint skip_n = GPOINTER_TO_UINT (g_hash_table_lookup (used, name));
+		guint seen = 0;
+
+		g_hash_table_insert (used, (gpointer) name, GUINT_TO_POINTER (skip_n + 1));
+		/* RFC 6376 §5.4.2: instances are taken from the bottom up */
+		for (guint j = fields->len; j > 0; j--) {
+			const DkimHeaderField *f = &g_array_index (fields, DkimHeaderField, j - 1);
+			if (j - 1 == skip || !dkim_canon_field_has_name (data, f, name))
+				continue;
+			if (seen++ == skip_n) {
+				dkim_canon_header_field (out, canon, data, f);
+				break;
+			}
+		}
+	}
+	if (canon == DKIM_CANON_SIMPLE) {
+		g_string_append_len (out, sig_head, (gssize) sig_head_len);
+		g_string_append_len (out, sig_value, (gssize) sig_value_len);
+		return out;
+	}
+	/* the name, without the colon and the white space before it */
+	if (name_len > 0 && sig_head[name_len - 1] == ':')
+		name_len--;
+	while (name_len > 0 && IS_WSP (sig_head[name_len - 1]))
+		name_len--;
+	dkim_canon_header_relaxed (out, sig_head, name_len, sig_value, sig_value_len, FALSE);
+	return out;
+}
+
 /* ---- the body -------------------------------------------------------------- */
 
 void
@@ -314,19 +354,27 @@ dkim_canon_to_checksum (const guint8 *data, gsize len, gpointer user_data)
 	g_checksum_update (user_data, data, (gssize) len);
 }
 
-char *
-dkim_canon_body_hash (DkimCanon canon, const guint8 *body, gsize len, gint64 limit, guint64 *length)
+guint64
+dkim_canon_body_digest (DkimCanon canon, const guint8 *body, gsize len, gint64 limit, guint8 digest[32])
 {
 	g_autoptr (GChecksum) sha = g_checksum_new (G_CHECKSUM_SHA256);
 	DkimBodyCanon bc;
-	guint8 digest[32];
-	gsize digest_len = sizeof (digest);
+	gsize digest_len = 32;
 
 	dkim_body_canon_init (&bc, canon, limit, dkim_canon_to_checksum, sha);
 	dkim_body_canon_feed (&bc, body, len);
 	dkim_body_canon_finish (&bc);
-	if (length != NULL)
-		*length = dkim_body_canon_get_length (&bc);
 	g_checksum_get_digest (sha, digest, &digest_len);
-	return g_base64_encode (digest, digest_len);
+	return dkim_body_canon_get_length (&bc);
+}
+
+char *
+dkim_canon_body_hash (DkimCanon canon, const guint8 *body, gsize len, gint64 limit, guint64 *length)
+{
+	guint8 digest[32];
+	guint64 n = dkim_canon_body_digest (canon, body, len, limit, digest);
+
+	if (length != NULL)
+		*length = n;
+	return g_base64_encode (digest, sizeof (digest));
 }

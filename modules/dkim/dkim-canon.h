@@ -78,6 +78,25 @@ void dkim_canon_header_field (GString *out, DkimCanon canon, const char *data, c
 void dkim_canon_header_relaxed (GString *out, const char *name, gsize name_len, const char *value, gsize value_len,
 				gboolean crlf);
 
+/**
+ * dkim_canon_hash_input:
+ * @canon: the header canonicalization (c=, the part before the slash)
+ * @fields: (element-type DkimHeaderField): the header of @data
+ * @names: (element-type utf8): the h= names, lower case
+ * @skip: the index in @fields of the DKIM-Signature field being checked,
+ *   which h= never selects; %G_MAXUINT when it is not in @fields (signing)
+ * @sig_head: the signature field's name and colon as they are written
+ *   ("DKIM-Signature:"; white space before the colon kept)
+ * @sig_value: its value with the value of b= removed (RFC 6376 §3.7)
+ *
+ * The data a signature covers (RFC 6376 §3.7, §5.4.2): for each name in
+ * @names the next instance of that field from the bottom up (none once
+ * they run out), canonicalized, then the signature field canonicalized
+ * without its final CRLF.
+ */
+GString *dkim_canon_hash_input (DkimCanon canon, const char *data, GArray *fields, GPtrArray *names, guint skip,
+				const char *sig_head, gsize sig_head_len, const char *sig_value, gsize sig_value_len);
+
 /* ---- the body ---------------------------------------------------------- */
 
 /* Receives canonical body octets, in order, in pieces of any size. */
@@ -110,6 +129,15 @@ void dkim_body_canon_feed (DkimBodyCanon *self, const guint8 *data, gsize len);
 void dkim_body_canon_finish (DkimBodyCanon *self);
 /* the length of the whole canonical body (for l=), once finished */
 guint64 dkim_body_canon_get_length (const DkimBodyCanon *self);
+
+/**
+ * dkim_canon_body_digest:
+ * @digest: (out caller-allocates): the SHA-256 of the canonical body
+ *   (the first @limit octets of it when @limit is not -1)
+ *
+ * Returns: the length of the whole canonical body
+ */
+guint64 dkim_canon_body_digest (DkimCanon canon, const guint8 *body, gsize len, gint64 limit, guint8 digest[32]);
 
 /**
  * dkim_canon_body_hash:

@@ -133,30 +133,10 @@ dkim_sign_header_list (const char *data, GArray *fields)
 GString *
 dkim_sign_hash_input (const char *data, GArray *fields, GPtrArray *names, const char *signature_field)
 {
-	GString *out = g_string_new (NULL);
-	/* name -> instances used so far */
-	g_autoptr (GHashTable) used = g_hash_table_new (g_str_hash, g_str_equal);
+	static const char head[] = DKIM_SIGN_FIELD_NAME ":";
 
-	for (guint i = 0; i < names->len; i++) {
-		const char *name = g_ptr_array_index (names, i);
-		guint skip = GPOINTER_TO_UINT (g_hash_table_lookup (used, name));
-		guint seen = 0;
-
-		g_hash_table_insert (used, (gpointer) name, GUINT_TO_POINTER (skip + 1));
-		/* RFC 6376 §5.4.2: instances are taken from the bottom up */
-		for (guint j = fields->len; j > 0; j--) {
-			const DkimHeaderField *f = &g_array_index (fields, DkimHeaderField, j - 1);
-			if (!dkim_canon_field_has_name (data, f, name))
-				continue;
-			if (seen++ == skip) {
-				dkim_canon_header_field (out, DKIM_CANON_RELAXED, data, f);
-				break;
-			}
-		}
-	}
-	dkim_canon_header_relaxed (out, DKIM_SIGN_FIELD_NAME, strlen (DKIM_SIGN_FIELD_NAME), signature_field,
-				   strlen (signature_field), FALSE);
-	return out;
+	return dkim_canon_hash_input (DKIM_CANON_RELAXED, data, fields, names, G_MAXUINT, head, strlen (head),
+				      signature_field, strlen (signature_field));
 }
 
 /* ---- the field, folded ------------------------------------------------------- */

@@ -1,6 +1,9 @@
 /* SPDX-License-Identifier: GPL-2.0-or-later */
 /*
- * dkim: DKIM signing of submitted mail (RFC 6376, RFC 8463).  At
+ * dkim: DKIM signing of submitted mail and verification of inbound mail
+ * (RFC 6376, RFC 8463, RFC 8301).
+ *
+ * Signing.  At
  * submission.message the domain of the From: address picks the keys: every
  * key of that domain signs, Ed25519 first, then RSA, each adding one
  * DKIM-Signature field on top of the message.  A domain without a key is
@@ -11,6 +14,14 @@
  * stored, read at start and whenever a NOTIFY on epistle_dkim_keys says
  * they changed, which a trigger sends on every change of the table).
  * Canonicalization, hashing and signing run on the worker pool.
+ *
+ * Verification.  At smtp.data, for mail that is not from an authenticated
+ * user, every DKIM-Signature field (up to DKIM_VERIFY_MAX_SIGNATURES) is
+ * read on the main loop, the keys are looked up through the daemon's
+ * resolver, and the hashes and signature checks run on the worker pool.
+ * Each signature adds one "dkim" result to the transaction's
+ * authentication results (none when there is no signature); the module
+ * never refuses a message itself: DMARC, later in the chain, decides.
  */
 #include "config.h"
 
@@ -22,6 +33,7 @@
 
 #include "dkim-key.h"
 #include "dkim-sign.h"
+#include "dkim-verify.h"
 
 #define DKIM_MODULE	    "dkim"
 #define DKIM_NOTIFY_CHANNEL "epistle_dkim_keys"
@@ -78,6 +90,7 @@ typedef struct {
 	EpDb *db;
 	guint listen_id;
 	guint hook_id;
+	guint verify_hook_id;
 	GCancellable *cancellable;
 	gboolean reading;
 	gboolean read_again;
@@ -479,6 +492,234 @@ dkim_on_submission (EpHookCall *call, EpSubmissionMessageCtx *sub, gpointer user
 	ep_worker_pool_run (ep_context_get_worker_pool (self->ctx), task, dkim_job_run);
 }
 
+/* ---- smtp.data: verification ------------------------------------------------ */
+
+typedef struct {
+	Dkim *self;
+	EpHookCall *call;
+	EpSmtpDataCtx *ctx; /* the chain's: not touched once the call is cancelled */
+	char *session_id;
+	GBytes *message;
+	GArray *fields;
+	gsize body_offset;
+	GPtrArray *sigs; /* of DkimVerifySig */
+	guint pending;	 /* key lookups under way */
+} DkimVerifyJob;
+
+static void
+dkim_verify_job_free (DkimVerifyJob *job)
+{
+	dkim_unref (job->self);
+	ep_hook_call_unref (job->call);
+	g_free (job->session_id);
+	g_bytes_unref (job->message);
+	g_clear_pointer (&job->fields, g_array_unref);
+	g_clear_pointer (&job->sigs, g_ptr_array_unref);
+	g_free (job);
+}
+
+static void
+dkim_verify_add_result (EpAuthResults *results, DkimVerifySig *vs)
+{
+	const char *result = dkim_result_to_string (vs->result);
+	EpAuthResult *r = ep_auth_results_add (results, "dkim", result, vs->reason);
+
+	if (r == NULL)
+		return;
+	if (vs->domain != NULL)
+		ep_auth_result_add_property (r, "header", "d", vs->domain);
+	if (vs->identity != NULL)
+		ep_auth_result_add_property (r, "header", "i", vs->identity);
+	if (vs->selector != NULL)
+		ep_auth_result_add_property (r, "header", "s", vs->selector);
+	if (vs->algorithm != NULL)
+		ep_auth_result_add_property (r, "header", "a", vs->algorithm);
+	if (vs->b_prefix != NULL)
+		ep_auth_result_add_property (r, "header", "b", vs->b_prefix);
+}
+
+/* the results go into the transaction's, the chain goes on */
+static void
+dkim_verify_finish (DkimVerifyJob *job)
+{
+	if (g_cancellable_is_cancelled (ep_hook_call_get_cancellable (job->call))) {
+		/* the chain is over: the context is gone, the answer is ignored */
+		ep_hook_call_continue (job->call);
+		return;
+	}
+	for (guint i = 0; i < job->sigs->len; i++) {
+		DkimVerifySig *vs = g_ptr_array_index (job->sigs, i);
+
+		ep_log_debug (DKIM_MODULE, job->session_id, "signature %u: d=%s s=%s a=%s: %s%s%s", i + 1,
+			      vs->domain != NULL ? vs->domain : "?", vs->selector != NULL ? vs->selector : "?",
+			      vs->algorithm != NULL ? vs->algorithm : "?", dkim_result_to_string (vs->result),
+			      vs->reason != NULL ? ": " : "", vs->reason != NULL ? vs->reason : "");
+		if (job->ctx->auth_results != NULL)
+			dkim_verify_add_result (job->ctx->auth_results, vs);
+	}
+	ep_hook_call_continue (job->call);
+}
+
+static void
+dkim_verify_job_run (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+	DkimVerifyJob *job = task_data;
+	gsize len;
+	const char *data = g_bytes_get_data (job->message, &len);
+
+	dkim_verify_run (data, len, job->fields, job->body_offset, job->sigs);
+	g_task_return_boolean (task, TRUE);
+}
+
+static void
+dkim_verify_job_done (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+	DkimVerifyJob *job = g_task_get_task_data (G_TASK (result));
+	g_autoptr (GError) error = NULL;
+
+	if (!g_task_propagate_boolean (G_TASK (result), &error)) {
+		/* the pool was cancelled: what is not decided could not be */
+		for (guint i = 0; i < job->sigs->len; i++) {
+			DkimVerifySig *vs = g_ptr_array_index (job->sigs, i);
+			if (!vs->done)
+				dkim_verify_sig_set_result (vs, DKIM_RESULT_TEMPERROR, "not checked in time");
+		}
+	}
+	dkim_verify_finish (job);
+}
+
+/* every key is there (or its lookup failed): hashes and signatures on the pool */
+static void
+dkim_verify_start_checks (DkimVerifyJob *job)
+{
+	g_autoptr (GTask) task = NULL;
+	gboolean any = FALSE;
+
+	for (guint i = 0; i < job->sigs->len; i++)
+		any |= !((DkimVerifySig *) g_ptr_array_index (job->sigs, i))->done;
+	if (!any || job->self->ctx == NULL ||
+	    g_cancellable_is_cancelled (ep_hook_call_get_cancellable (job->call))) {
+		dkim_verify_finish (job);
+		dkim_verify_job_free (job);
+		return;
+	}
+	ep_log_debug (DKIM_MODULE, job->session_id, "keys found; checking on the worker pool");
+	task = g_task_new (NULL, ep_hook_call_get_cancellable (job->call), dkim_verify_job_done, NULL);
+	g_task_set_source_tag (task, dkim_verify_start_checks);
+	g_task_set_task_data (task, job, (GDestroyNotify) dkim_verify_job_free);
+	ep_worker_pool_run (ep_context_get_worker_pool (job->self->ctx), task, dkim_verify_job_run);
+}
+
+typedef struct {
+	DkimVerifyJob *job;
+	DkimVerifySig *vs;
+} DkimLookup;
+
+static void
+dkim_verify_on_key (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+	DkimLookup *lookup = user_data;
+	DkimVerifyJob *job = lookup->job;
+	DkimVerifySig *vs = lookup->vs;
+	g_autoptr (GError) error = NULL;
+	g_autoptr (EpDnsAnswer) answer = ep_resolver_lookup_finish (EP_RESOLVER (source), result, &error);
+
+	g_free (lookup);
+	if (answer == NULL) {
+		g_autofree char *reason = g_strdup_printf ("key lookup failed: %s", error->message);
+		ep_log_debug (DKIM_MODULE, job->session_id, "%s: %s", vs->key_name, error->message);
+		dkim_verify_sig_set_result (vs, DKIM_RESULT_TEMPERROR, reason);
+	} else if (answer->nxdomain || answer->records->len == 0) {
+		ep_log_debug (DKIM_MODULE, job->session_id, "%s: %s", vs->key_name,
+			      answer->nxdomain ? "no such name" : "no TXT record");
+		dkim_verify_sig_set_result (vs, DKIM_RESULT_PERMERROR, "no key");
+	} else {
+		ep_log_debug (DKIM_MODULE, job->session_id, "%s: %u TXT record%s", vs->key_name,
+			      answer->records->len, answer->records->len == 1 ? "" : "s");
+		vs->records = g_ptr_array_new_with_free_func (g_free);
+		for (guint i = 0; i < answer->records->len; i++)
+			g_ptr_array_add (vs->records, g_strdup (g_ptr_array_index (answer->records, i)));
+	}
+	if (--job->pending == 0)
+		dkim_verify_start_checks (job);
+}
+
+static void
+dkim_on_data (EpHookCall *call, EpSmtpDataCtx *ctx, gpointer user_data)
+{
+	Dkim *self = user_data;
+	const char *session_id = ctx->session != NULL ? ctx->session->session_id : NULL;
+	g_autoptr (GError) error = NULL;
+	g_autoptr (GArray) fields = NULL;
+	EpResolver *resolver;
+	DkimVerifyJob *job;
+	gsize len = 0;
+	gsize body_offset = 0;
+	guint n_ignored = 0;
+	const char *data;
+
+	/* mail of authenticated users is signed here, not checked */
+	if (self->ctx == NULL || ctx->message == NULL || ctx->auth_results == NULL ||
+	    (ctx->session != NULL && ctx->session->authenticated_user != NULL)) {
+		ep_hook_call_continue (call);
+		return;
+	}
+	data = g_bytes_get_data (ctx->message, &len);
+	fields = dkim_canon_split_header (data, len, &body_offset, &error);
+	if (fields == NULL) {
+		g_autofree char *reason = g_strdup_printf ("header cannot be read: %s", error->message);
+		ep_log_debug (DKIM_MODULE, session_id, "%s", reason);
+		ep_auth_results_add (ctx->auth_results, "dkim", "permerror", reason);
+		ep_hook_call_continue (call);
+		return;
+	}
+	job = g_new0 (DkimVerifyJob, 1);
+	job->sigs = dkim_verify_prepare (data, fields, g_get_real_time () / G_USEC_PER_SEC, &n_ignored);
+	if (n_ignored > 0)
+		ep_log_info (DKIM_MODULE, session_id, "%u signatures past the first %u are not checked", n_ignored,
+			     DKIM_VERIFY_MAX_SIGNATURES);
+	if (job->sigs->len == 0) {
+		g_ptr_array_unref (job->sigs);
+		g_free (job);
+		ep_log_debug (DKIM_MODULE, session_id, "no signature");
+		ep_auth_results_add (ctx->auth_results, "dkim", "none", NULL);
+		ep_hook_call_continue (call);
+		return;
+	}
+	ep_log_debug (DKIM_MODULE, session_id, "%u signature%s", job->sigs->len, job->sigs->len == 1 ? "" : "s");
+	job->self = dkim_ref (self);
+	job->call = ep_hook_call_ref (call);
+	job->ctx = ctx;
+	job->session_id = g_strdup (session_id);
+	job->message = g_bytes_ref (ctx->message);
+	job->fields = g_steal_pointer (&fields);
+	job->body_offset = body_offset;
+
+	resolver = ep_context_get_resolver (self->ctx);
+	/* one reference for the loop below, one per lookup */
+	job->pending = 1;
+	for (guint i = 0; i < job->sigs->len; i++) {
+		DkimVerifySig *vs = g_ptr_array_index (job->sigs, i);
+		DkimLookup *lookup;
+
+		if (vs->done)
+			continue;
+		if (resolver == NULL) {
+			dkim_verify_sig_set_result (vs, DKIM_RESULT_TEMPERROR, "no DNS resolver");
+			continue;
+		}
+		ep_log_debug (DKIM_MODULE, session_id, "looking up %s", vs->key_name);
+		lookup = g_new0 (DkimLookup, 1);
+		lookup->job = job;
+		lookup->vs = vs;
+		job->pending++;
+		ep_resolver_lookup_async (resolver, vs->key_name, EP_DNS_TYPE_TXT, ep_hook_call_get_cancellable (call),
+					  dkim_verify_on_key, lookup);
+	}
+	if (--job->pending == 0)
+		dkim_verify_start_checks (job);
+}
+
 /* ---- lifecycle ------------------------------------------------------------ */
 
 static gboolean
@@ -494,6 +735,10 @@ dkim_init (EpContext *ctx, GError **error)
 	self->hook_id = ep_hook_submission_message_connect (ep_context_get_hook_bus (ctx), DKIM_MODULE,
 							    EP_HOOK_PRIORITY_LATE, dkim_on_submission,
 							    dkim_ref (self), (GDestroyNotify) dkim_unref);
+	/* DMARC runs later (EP_HOOK_PRIORITY_LATE) and reads these results */
+	self->verify_hook_id = ep_hook_smtp_data_connect (ep_context_get_hook_bus (ctx), DKIM_MODULE,
+							  EP_HOOK_PRIORITY_DEFAULT, dkim_on_data, dkim_ref (self),
+							  (GDestroyNotify) dkim_unref);
 	return TRUE;
 }
 
@@ -539,10 +784,14 @@ dkim_shutdown (EpContext *ctx)
 	if (self->hook_id != 0)
 		ep_hook_bus_disconnect (ep_context_get_hook_bus (ctx), self->hook_id);
 	self->hook_id = 0;
+	if (self->verify_hook_id != 0)
+		ep_hook_bus_disconnect (ep_context_get_hook_bus (ctx), self->verify_hook_id);
+	self->verify_hook_id = 0;
 	self->ctx = NULL;
 }
 
 EP_MODULE_DEFINE (.name = DKIM_MODULE, .version = PACKAGE_VERSION,
-		  .description = "DKIM signing of submitted mail (ed25519-sha256 and rsa-sha256)",
-		  .config_schema = dkim_keys, .provides = EP_STRV ("hook:submission.message"), .init = dkim_init,
+		  .description = "DKIM signing of submitted mail and verification of inbound mail (ed25519-sha256 "
+				 "and rsa-sha256)",
+		  .config_schema = dkim_keys, .provides = EP_STRV ("hook:submission.message", "hook:smtp.data"), .init = dkim_init,
 		  .start = dkim_start, .reload = dkim_reload, .shutdown = dkim_shutdown, );
