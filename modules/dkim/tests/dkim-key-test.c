@@ -207,7 +207,8 @@ test_refused_keys (void)
 	assert_refused (garbled, strlen (garbled), NULL);
 	assert_refused ("", 0, NULL);
 	assert_refused ("not a key at all\n", 17, NULL);
-	assert_refused ("-----BEGIN PRIVATE KEY-----\n-----END PRIVATE KEY-----\n", 56, NULL);
+	assert_refused ("-----BEGIN PRIVATE KEY-----\n-----END PRIVATE KEY-----\n",
+		strlen ("-----BEGIN PRIVATE KEY-----\n-----END PRIVATE KEY-----\n"), NULL);
 
 	/* generation refuses sizes out of range */
 	g_assert_null (dkim_key_generate ("example.org", "s", DKIM_ALG_RSA_SHA256, 512, NULL, &error));
