@@ -29,6 +29,7 @@ test_results (void)
 	ep_auth_result_add_property (spf, "smtp", "mailfrom", "bounce+x=y@example.org");
 	ep_auth_result_add_property (spf, "smtp", "helo", "mx.example.org");
 	ep_auth_result_add_property (dkim, "header", "d", "example.org");
+	ep_auth_result_add_property (dkim, "header", "i", "@example.org");
 	ep_auth_result_add_property (dkim, "header", "s", "sel 1;x");
 	ep_auth_result_add_property (dmarc, "header", "from", "example.org");
 	ep_auth_result_add_property (dmarc, "policy", "dmarc", "reject");
@@ -46,7 +47,7 @@ test_results (void)
 			 "mx.example.org;\r\n"
 			 "\tspf=pass smtp.mailfrom=bounce+x=y@example.org smtp.helo=mx.example.org;\r\n"
 			 "\tdkim=fail reason=\"body hash did not verify\" header.d=example.org\r\n"
-			 "\theader.s=\"sel 1;x\";\r\n"
+			 "\theader.i=@example.org header.s=\"sel 1;x\";\r\n"
 			 "\tdmarc=fail header.from=example.org policy.dmarc=reject");
 }
 

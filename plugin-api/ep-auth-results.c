@@ -199,9 +199,9 @@ ep_auth_results_is_address (const char *s)
 		if (*p == '.' && (p[1] == '.' || p[1] == '\0'))
 			return FALSE;
 	}
-	if (at == NULL)
-		return TRUE;
-	if (at == s || *s == '.' || at[-1] == '.')
+	if (at == NULL || at == s)
+		return TRUE; /* a domain, or "@domain" (the local part is optional) */
+	if (*s == '.' || at[-1] == '.')
 		return FALSE;
 	for (const char *p = s; p < at; p++) {
 		if (!(g_ascii_isalnum (*p) || strchr ("!#$%&'*+-/=?^_`{|}~.", *p) != NULL))

@@ -88,3 +88,92 @@ def test_missing_file(traced):
     r = run_mail('trace', '/nonexistent/msg.eml', '--ip', '192.0.2.1', '--helo', 'h', '--mail-from', '',
                  '--config', config.path)
     assert r.returncode == 66, (r.returncode, r.stderr)
+
+
+# ---------------------------------------------------------------------------
+# the whole inbound chain: SPF, DKIM and DMARC against a loopback resolver
+
+CHAIN = ('spf', 'dkim', 'dmarc')
+HAVE_CHAIN = all(os.path.exists(os.path.join(os.environ.get('EPISTLE_MODULE_DIR', ''), m + '.so'))
+                 for m in CHAIN)
+
+
+@pytest.fixture(scope='module')
+def chain(root):
+    if not HAVE_CHAIN:
+        pytest.skip('the spf, dkim and dmarc modules were not built')
+    try:
+        import dkim  # noqa: F401
+    except ImportError:
+        pytest.skip('python3-dkim is not installed')
+    from test_queue import UNBOUND, Unbound
+    if UNBOUND is None:
+        pytest.skip('unbound (Debian package unbound) is not installed')
+    key = os.path.join(root, 'sel.pem')
+    r = run_mail('dkim-keygen', '--domain', 'spf.test', '--selector', 'sel', '--algorithm', 'rsa',
+                 '--bits', '2048', '--out', key, timeout=120)
+    assert r.returncode == 0, r.stderr
+    zone = (f"local-data: '{r.stdout.strip()}'\n"
+            'local-data: \'spf.test. 300 IN TXT "v=spf1 ip4:192.0.2.1 -all"\'\n'
+            'local-data: \'_dmarc.spf.test. 300 IN TXT "v=DMARC1; p=reject"\'\n'
+            'local-data: \'_dmarc.q.test. 300 IN TXT "v=DMARC1; p=quarantine"\'\n')
+    os.makedirs(os.path.join(root, 'chain-dns'))
+    os.chmod(os.path.join(root, 'chain-dns'), 0o755)
+    dns = Unbound(os.path.join(root, 'chain-dns'), extra_zone=zone)
+    config = new_config(root, 'chain')
+    config.write(config.base(modules=['store-pg', 'smtp', *CHAIN])
+                 + '\n[[accounts]]\nname = "alice"\naddresses = ["alice@example.org"]\n'
+                 + f'\n[dns]\nnameservers = ["127.0.0.1@{dns.port}"]\ndnssec = false\n')
+    yield config, key
+    dns.close()
+
+
+def chain_trace(config, root, name, message, ip, mail_from):
+    path = os.path.join(root, name)
+    with open(path, 'wb') as f:
+        f.write(message)
+    os.chmod(path, 0o644)
+    r = run_mail('trace', path, '--ip', ip, '--helo', 'client.spf.test', '--mail-from', mail_from,
+                 '--rcpt', 'alice@example.org', '--config', config.path, timeout=120)
+    assert r.returncode == 0, r.stderr
+    return r.stdout
+
+
+def test_chain_pass(root, chain):
+    import dkim
+    config, key = chain
+    msg = (b'From: A <a@spf.test>\r\nTo: alice@example.org\r\nSubject: chain\r\n'
+           b'Date: Mon, 07 Dec 2026 12:00:00 +0000\r\nMessage-ID: <chain@spf.test>\r\n\r\nhello\r\n')
+    with open(key, 'rb') as f:
+        signed = dkim.sign(msg, b'sel', b'spf.test', f.read(), include_headers=[b'from', b'to', b'subject'])
+    out = chain_trace(config, root, 'signed.eml', signed + msg, '192.0.2.1', 'bounce@spf.test')
+    # each DNS question and its answer, as the checks asked them
+    assert re.search(r'^    dns spf\.test TXT -> "v=spf1 ip4:192\.0\.2\.1 -all"', out, re.M), out
+    assert re.search(r'^    dns sel\._domainkey\.spf\.test TXT -> "v=DKIM1; k=rsa; p=', out, re.M), out
+    assert re.search(r'^    dns _dmarc\.spf\.test TXT -> "v=DMARC1; p=reject"', out, re.M), out
+    # each module's step, in the chain
+    assert re.search(r'^smtp\.mail_from bounce@spf\.test\n(.*\n)*?  spf\s+continue', out, re.M), out
+    assert re.search(r'^smtp\.data\n(.*\n)*?  dkim\s+continue(.*\n)*?  dmarc\s+continue', out, re.M), out
+    ar = ' '.join(out.split('Authentication-Results: ', 1)[1].split('\n\n', 1)[0].split())
+    assert 'spf=pass' in ar and 'smtp.mailfrom=bounce@spf.test' in ar, ar
+    assert 'dkim=pass' in ar and 'header.d=spf.test' in ar and 'header.s=sel' in ar, ar
+    assert 'dmarc=pass' in ar and 'header.from=spf.test' in ar, ar
+    assert 'verdict: <alice@example.org> accepted: filed in INBOX of alice' in out
+
+
+def test_chain_spf_fail_refused_at_mail_from(root, chain):
+    config, _ = chain
+    msg = b'From: a@spf.test\r\nTo: alice@example.org\r\nSubject: forged\r\n\r\nhello\r\n'
+    out = chain_trace(config, root, 'forged.eml', msg, '192.0.2.99', 'bounce@spf.test')
+    assert re.search(r'^verdict: refused at smtp\.mail_from by spf: .*550 5\.7\.23', out, re.M), out
+    assert 'smtp.data' not in out
+
+
+def test_chain_dmarc_quarantine_filed_in_junk(root, chain):
+    config, _ = chain
+    msg = b'From: a@q.test\r\nTo: alice@example.org\r\nSubject: unsigned\r\n\r\nhello\r\n'
+    out = chain_trace(config, root, 'quarantine.eml', msg, '192.0.2.50', 'bounce@q.test')
+    assert re.search(r'^    dns _dmarc\.q\.test TXT -> "v=DMARC1; p=quarantine"', out, re.M), out
+    ar = ' '.join(out.split('Authentication-Results: ', 1)[1].split('\n\n', 1)[0].split())
+    assert 'dkim=none' in ar and 'dmarc=fail' in ar, ar
+    assert 'verdict: <alice@example.org> accepted: filed in Junk of alice (quarantined)' in out
