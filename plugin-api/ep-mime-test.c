@@ -1393,6 +1393,23 @@ test_mime_hostile (void)
 	g_test_message ("hostile inputs took %" G_GINT64_FORMAT " ms", (g_get_monotonic_time () - start) / 1000);
 }
 
+static void
+test_format_date (void)
+{
+	g_autoptr(GTimeZone) plus2 = g_time_zone_new_offset (2 * 3600);
+	g_autoptr(GTimeZone) minus = g_time_zone_new_offset (-(5 * 3600 + 30 * 60));
+	g_autoptr(GDateTime) a = g_date_time_new (plus2, 2003, 7, 1, 10, 52, 37);
+	g_autoptr(GDateTime) b = g_date_time_new (minus, 2024, 12, 29, 0, 0, 5);
+	g_autoptr(GDateTime) c = g_date_time_new_utc (2025, 2, 2, 23, 59, 59);
+	g_autofree char *sa = ep_mime_format_date (a);
+	g_autofree char *sb = ep_mime_format_date (b);
+	g_autofree char *sc = ep_mime_format_date (c);
+
+	g_assert_cmpstr (sa, ==, "Tue, 1 Jul 2003 10:52:37 +0200");
+	g_assert_cmpstr (sb, ==, "Sun, 29 Dec 2024 00:00:05 -0530");
+	g_assert_cmpstr (sc, ==, "Sun, 2 Feb 2025 23:59:59 +0000");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -1420,5 +1437,6 @@ main (int argc, char **argv)
 	g_test_add_func ("/mime/limit-depth", test_mime_limit_depth);
 	g_test_add_func ("/mime/limit-parts", test_mime_limit_parts);
 	g_test_add_func ("/mime/hostile", test_mime_hostile);
+	g_test_add_func ("/mime/format-date", test_format_date);
 	return g_test_run ();
 }

@@ -3713,3 +3713,22 @@ ep_mime_message_extract_text (const EpMimeMessage *msg, const char *raw, gsize r
 	ep_mime_text_walk (&ctx, msg->root);
 	return g_string_free (ctx.out, FALSE);
 }
+
+char *
+ep_mime_format_date (GDateTime *dt)
+{
+	static const char *const days[] = { "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun" };
+	static const char *const months[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
+					      "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
+	gint64 offset = g_date_time_get_utc_offset (dt) / G_TIME_SPAN_MINUTE;
+	char sign = offset < 0 ? '-' : '+';
+
+	g_return_val_if_fail (dt != NULL, NULL);
+	if (offset < 0)
+		offset = -offset;
+	/* g_date_time_format() would use the locale's names of days and months */
+	return g_strdup_printf ("%s, %d %s %04d %02d:%02d:%02d %c%02d%02d", days[g_date_time_get_day_of_week (dt) - 1],
+				g_date_time_get_day_of_month (dt), months[g_date_time_get_month (dt) - 1],
+				g_date_time_get_year (dt), g_date_time_get_hour (dt), g_date_time_get_minute (dt),
+				g_date_time_get_second (dt), sign, (int) (offset / 60), (int) (offset % 60));
+}

@@ -243,6 +243,10 @@ EP_API void ep_mime_qp_decoder_init (EpMimeQpDecoder *dec);
 EP_API void ep_mime_qp_decoder_step (EpMimeQpDecoder *dec, const guint8 *in, gsize len, GByteArray *out);
 EP_API void ep_mime_qp_decoder_finish (EpMimeQpDecoder *dec, GByteArray *out);
 
+/* @dt as an RFC 5322 date-time, "Tue, 1 Jul 2003 10:52:37 +0200", with the
+ * English names whatever the locale (Date:, Received:, DSN fields) */
+EP_API char *ep_mime_format_date (GDateTime *dt);
+
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (EpMimeMessage, ep_mime_message_unref)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (EpMimeEnvelope, ep_mime_envelope_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (EpMimeAddress, ep_mime_address_free)

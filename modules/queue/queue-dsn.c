@@ -4,6 +4,7 @@
 #include <string.h>
 
 #include "queue-dsn.h"
+#include "ep-mime.h"
 
 /*
  * The report is built in three bodies (text, status fields, original),
@@ -18,24 +19,6 @@
 #define DSN_MAX_LINE  998 /* RFC 5322 §2.1.1, without CRLF */
 
 /* ---- dates ------------------------------------------------------------------ */
-
-char *
-queue_dsn_format_date (GDateTime *dt)
-{
-	static const char *const days[] = { "Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun" };
-	static const char *const months[] = { "Jan", "Feb", "Mar", "Apr", "May", "Jun",
-					      "Jul", "Aug", "Sep", "Oct", "Nov", "Dec" };
-	gint64 offset = g_date_time_get_utc_offset (dt) / G_TIME_SPAN_MINUTE;
-	char sign = offset < 0 ? '-' : '+';
-
-	if (offset < 0)
-		offset = -offset;
-	/* g_date_time_format() would use the locale's names of days and months */
-	return g_strdup_printf ("%s, %d %s %04d %02d:%02d:%02d %c%02d%02d", days[g_date_time_get_day_of_week (dt) - 1],
-				g_date_time_get_day_of_month (dt), months[g_date_time_get_month (dt) - 1],
-				g_date_time_get_year (dt), g_date_time_get_hour (dt), g_date_time_get_minute (dt),
-				g_date_time_get_second (dt), sign, (int) (offset / 60), (int) (offset % 60));
-}
 
 /* ---- values ----------------------------------------------------------------- */
 
@@ -206,7 +189,7 @@ dsn_append_field (GString *out, const char *name, const char *value)
 static void
 dsn_append_date_field (GString *out, const char *name, GDateTime *dt)
 {
-	g_autofree char *date = queue_dsn_format_date (dt);
+	g_autofree char *date = ep_mime_format_date (dt);
 
 	dsn_append_field (out, name, date);
 }
@@ -473,7 +456,7 @@ dsn_append_recipient_text (GString *out, const DsnRecipient *d)
 		dsn_append_text (out, "    ", server);
 	}
 	if (d->action == DSN_DELAYED && d->r->will_retry_until != NULL) {
-		g_autofree char *until = queue_dsn_format_date (d->r->will_retry_until);
+		g_autofree char *until = ep_mime_format_date (d->r->will_retry_until);
 		g_autofree char *retry = g_strdup_printf ("The mail system will keep trying until %s.", until);
 		dsn_append_text (out, "    ", retry);
 	}
@@ -516,7 +499,7 @@ dsn_build_text (GString *out, const char *host, const char *queue_id, GDateTime 
 	}
 	g_string_append (out, "\r\n");
 	if (arrival != NULL) {
-		g_autofree char *date = queue_dsn_format_date (arrival);
+		g_autofree char *date = ep_mime_format_date (arrival);
 		about = g_strdup_printf ("The message was received on %s with the queue id %s. %s", date, queue_id,
 					 returned);
 	} else {

@@ -76,7 +76,4 @@ GBytes *queue_dsn_build (const char *reporting_mta, const char *dsn_to, const ch
 			 GBytes *original, gboolean headers_only, gsize max_original, GDateTime *now,
 			 gboolean *body_8bit);
 
-/* the date as RFC 5322 writes it: "Tue, 1 Jul 2025 10:00:00 +0200" */
-char *queue_dsn_format_date (GDateTime *dt);
-
 G_END_DECLS

@@ -235,7 +235,7 @@ smtp_auth_missing_fields (const guint8 *msg, gsize len, const char *hostname, GD
 		g_string_append_printf (out, "Message-ID: %s\r\n", id);
 	}
 	if (!smtp_auth_has_field (msg, len, "Date")) {
-		g_autofree char *date = smtp_data_format_date (now);
+		g_autofree char *date = ep_mime_format_date (now);
 		g_string_append_printf (out, "Date: %s\r\n", date);
 	}
 	return g_string_free (g_steal_pointer (&out), FALSE);

@@ -7,6 +7,7 @@
 #include "smtp-data.h"
 
 #include "ep-auth-results.h"
+#include "ep-mime.h"
 
 /* ---- accumulation ------------------------------------------------------------ */
 
@@ -150,23 +151,6 @@ smtp_octets_status_to_string (SmtpOctetsStatus status)
 
 /* ---- trace fields --------------------------------------------------------------- */
 
-char *
-smtp_data_format_date (GDateTime *dt)
-{
-	static const char *const days[] = {"Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"};
-	static const char *const months[] = {"Jan", "Feb", "Mar", "Apr", "May", "Jun",
-					     "Jul", "Aug", "Sep", "Oct", "Nov", "Dec"};
-	gint64 offset_min = g_date_time_get_utc_offset (dt) / G_TIME_SPAN_MINUTE;
-	char sign = offset_min < 0 ? '-' : '+';
-
-	if (offset_min < 0)
-		offset_min = -offset_min;
-	return g_strdup_printf ("%s, %d %s %04d %02d:%02d:%02d %c%02d%02d", days[g_date_time_get_day_of_week (dt) - 1],
-				g_date_time_get_day_of_month (dt), months[g_date_time_get_month (dt) - 1],
-				g_date_time_get_year (dt), g_date_time_get_hour (dt), g_date_time_get_minute (dt),
-				g_date_time_get_second (dt), sign, (int)(offset_min / 60), (int)(offset_min % 60));
-}
-
 const char *
 smtp_data_protocol (gboolean ehlo, gboolean utf8, gboolean tls, gboolean authenticated)
 {
@@ -184,7 +168,7 @@ char *
 smtp_data_received_header (const SmtpReceivedInfo *info)
 {
 	g_autoptr (GString) h = g_string_new ("Received: from ");
-	g_autofree char *date = smtp_data_format_date (info->date);
+	g_autofree char *date = ep_mime_format_date (info->date);
 	gboolean v6 = strchr (info->peer_ip, ':') != NULL;
 
 	/* From-domain = "FROM" FWS Extended-Domain, TCP-info = address-literal */

@@ -78,9 +78,6 @@ const char *smtp_octets_status_to_string (SmtpOctetsStatus status);
 
 /* ---- trace fields ----------------------------------------------------------- */
 
-/* RFC 5322 §3.3 date-time, always in English: "Tue, 1 Jul 2003 10:52:37 +0200" */
-char *smtp_data_format_date (GDateTime *dt);
-
 /* RFC 3848 / RFC 6531 §3.7.3 "with" protocol: SMTP, ESMTP, ESMTPS, ESMTPA,
  * ESMTPSA, UTF8SMTP, UTF8SMTPS, UTF8SMTPA, UTF8SMTPSA */
 const char *smtp_data_protocol (gboolean ehlo, gboolean utf8, gboolean tls, gboolean authenticated);

@@ -532,8 +532,8 @@ test_case (gconstpointer data)
 	g_autofree char *to = NULL;
 	g_autofree char *from = NULL;
 	g_autofree char *date_field = NULL;
-	g_autofree char *last_str = queue_dsn_format_date (last);
-	g_autofree char *until_str = queue_dsn_format_date (until);
+	g_autofree char *last_str = ep_mime_format_date (last);
+	g_autofree char *until_str = ep_mime_format_date (until);
 	g_autofree char *type = NULL;
 
 	g_test_message ("%s", c->name);

@@ -189,23 +189,6 @@ test_octet_validator_real_limit (void)
 /* ---- trace fields ----------------------------------------------------------------- */
 
 static void
-test_format_date (void)
-{
-	g_autoptr (GTimeZone) plus2 = g_time_zone_new_offset (2 * 3600);
-	g_autoptr (GTimeZone) minus = g_time_zone_new_offset (-(5 * 3600 + 30 * 60));
-	g_autoptr (GDateTime) a = g_date_time_new (plus2, 2003, 7, 1, 10, 52, 37);
-	g_autoptr (GDateTime) b = g_date_time_new (minus, 2024, 12, 29, 0, 0, 5);
-	g_autoptr (GDateTime) c = g_date_time_new_utc (2025, 2, 2, 23, 59, 59);
-	g_autofree char *sa = smtp_data_format_date (a);
-	g_autofree char *sb = smtp_data_format_date (b);
-	g_autofree char *sc = smtp_data_format_date (c);
-
-	g_assert_cmpstr (sa, ==, "Tue, 1 Jul 2003 10:52:37 +0200");
-	g_assert_cmpstr (sb, ==, "Sun, 29 Dec 2024 00:00:05 -0530");
-	g_assert_cmpstr (sc, ==, "Sun, 2 Feb 2025 23:59:59 +0000");
-}
-
-static void
 test_protocol (void)
 {
 	g_assert_cmpstr (smtp_data_protocol (FALSE, FALSE, FALSE, FALSE), ==, "SMTP");
@@ -320,7 +303,6 @@ main (int argc, char **argv)
 	g_test_add_func ("/smtp-data/append", test_message_append);
 	g_test_add_func ("/smtp-data/octet-validator", test_octet_validator);
 	g_test_add_func ("/smtp-data/octet-validator-998", test_octet_validator_real_limit);
-	g_test_add_func ("/smtp-data/date", test_format_date);
 	g_test_add_func ("/smtp-data/protocol", test_protocol);
 	g_test_add_func ("/smtp-data/received", test_received_header);
 	g_test_add_func ("/smtp-data/find-header", test_find_header);
