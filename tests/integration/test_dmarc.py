@@ -5,7 +5,7 @@ and smtplib as the sending MTA.
 
 Two daemons:
 
-  stub   store-pg, smtp, dmarc and dmarc-test-auth, a test-only module
+  fed    store-pg, smtp, dmarc and dmarc-test-auth, a test-only module
          (modules/dmarc/tests/dmarc-test-auth.c) that turns X-Test-Auth:
          fields of a message into SPF and DKIM results, so that every
          DMARC case is driven with inputs the test controls, whether or
@@ -193,14 +193,14 @@ def message(marker, from_addr, auth=(), extra=()):
 
 
 @pytest.fixture(scope='module')
-def stub():
+def fed():
     if not os.path.exists(TEST_AUTH_SO):
         pytest.skip(f'{TEST_AUTH_SO} was not built')
     root = tempfile.mkdtemp(prefix='epistle-dmarc-')
     os.chmod(root, 0o755)
     s = None
     try:
-        s = Server(os.path.join(root, 'stub'), ['store-pg', 'smtp', 'dmarc', 'dmarc-test-auth'],
+        s = Server(os.path.join(root, 'fed'), ['store-pg', 'smtp', 'dmarc', 'dmarc-test-auth'],
                    extra_so=[TEST_AUTH_SO])
         yield s
     finally:
@@ -213,132 +213,132 @@ def stub():
 # DMARC driven through dmarc-test-auth
 
 
-def test_aligned_spf_pass_delivered_to_inbox(stub):
+def test_aligned_spf_pass_delivered_to_inbox(fed):
     marker = new_marker('aligned')
     # relaxed alignment: the envelope domain is a subdomain of the From domain
-    assert stub.send(message(marker, 'news@aligned.test',
+    assert fed.send(message(marker, 'news@aligned.test',
                              auth=['spf pass smtp.mailfrom=bounce@mail.aligned.test'])) is None
-    found = stub.mailboxes_with(marker)
+    found = fed.mailboxes_with(marker)
     assert [f for f, _ in found] == ['INBOX'], found
     ar = auth_results(found[0][1])
     assert 'dmarc=pass header.from=aligned.test policy.dmarc=none' in ar, ar
-    row = stub.evaluation(marker, 'header_from, spf_domain, spf_result, spf_aligned, dkim_aligned, dmarc_result,'
+    row = fed.evaluation(marker, 'header_from, spf_domain, spf_result, spf_aligned, dkim_aligned, dmarc_result,'
                                   ' policy_domain, policy_p, policy_pct, policy_adkim, policy_aspf, disposition,'
                                   " array_to_string(rua, ' '), source_ip")
     assert row == ('aligned.test|mail.aligned.test|pass|t|f|pass|aligned.test|reject|100|r|r|none|'
                    'mailto:dmarc@aligned.test mailto:agg@reports.test!10485760|127.0.0.1'), row
 
 
-def test_aligned_dkim_pass_delivered(stub):
+def test_aligned_dkim_pass_delivered(fed):
     marker = new_marker('dkimpass')
-    assert stub.send(message(marker, 'a@reject.test', auth=['spf pass smtp.mailfrom=x@elsewhere.test',
+    assert fed.send(message(marker, 'a@reject.test', auth=['spf pass smtp.mailfrom=x@elsewhere.test',
                                                            'dkim fail header.d=reject.test',
                                                            'dkim pass header.d=reject.test'])) is None
-    found = stub.mailboxes_with(marker)
+    found = fed.mailboxes_with(marker)
     assert [f for f, _ in found] == ['INBOX'], found
-    row = stub.evaluation(marker, "array_to_string(dkim_domains, ' '), array_to_string(dkim_results, ' '),"
+    row = fed.evaluation(marker, "array_to_string(dkim_domains, ' '), array_to_string(dkim_results, ' '),"
                                   ' spf_aligned, dkim_aligned, dmarc_result')
     assert row == 'reject.test reject.test|fail pass|f|t|pass', row
 
 
-def test_unaligned_spf_pass_fails_dmarc(stub):
+def test_unaligned_spf_pass_fails_dmarc(fed):
     marker = new_marker('unaligned')
     # SPF passes, but for another domain: DMARC fails; p=none delivers
-    assert stub.send(message(marker, 'a@monitor.test', auth=['spf pass smtp.mailfrom=x@elsewhere.test',
+    assert fed.send(message(marker, 'a@monitor.test', auth=['spf pass smtp.mailfrom=x@elsewhere.test',
                                                             'dkim pass header.d=elsewhere.test'])) is None
-    found = stub.mailboxes_with(marker)
+    found = fed.mailboxes_with(marker)
     assert [f for f, _ in found] == ['INBOX'], found
     ar = auth_results(found[0][1])
     assert 'dmarc=fail header.from=monitor.test policy.dmarc=none' in ar, ar
-    row = stub.evaluation(marker, 'spf_result, spf_aligned, dkim_aligned, dmarc_result, policy_p, disposition')
+    row = fed.evaluation(marker, 'spf_result, spf_aligned, dkim_aligned, dmarc_result, policy_p, disposition')
     assert row == 'pass|f|f|fail|none|none', row
 
 
-def test_reject_at_data(stub):
+def test_reject_at_data(fed):
     marker = new_marker('reject')
-    refused = stub.send(message(marker, 'ceo@reject.test', auth=['spf pass smtp.mailfrom=x@elsewhere.test']))
+    refused = fed.send(message(marker, 'ceo@reject.test', auth=['spf pass smtp.mailfrom=x@elsewhere.test']))
     assert refused is not None and refused[0] == 550, refused
     assert refused[1].startswith('5.7.1 '), refused
     assert 'DMARC policy of reject.test' in refused[1], refused
-    assert stub.mailboxes_with(marker) == []
-    row = stub.evaluation(marker, 'dmarc_result, policy_p, disposition, override_reason IS NULL')
+    assert fed.mailboxes_with(marker) == []
+    row = fed.evaluation(marker, 'dmarc_result, policy_p, disposition, override_reason IS NULL')
     assert row == 'fail|reject|reject|t', row
 
 
-def test_quarantine_filed_to_junk(stub):
+def test_quarantine_filed_to_junk(fed):
     marker = new_marker('quarantine')
-    assert stub.send(message(marker, 'a@quarantine.test')) is None
-    found = stub.mailboxes_with(marker)
+    assert fed.send(message(marker, 'a@quarantine.test')) is None
+    found = fed.mailboxes_with(marker)
     assert [f for f, _ in found] == ['Junk'], found
     ar = auth_results(found[0][1])
     assert 'dmarc=fail header.from=quarantine.test policy.dmarc=quarantine' in ar, ar
 
 
-def test_subdomain_policy(stub):
+def test_subdomain_policy(fed):
     # sub.parent.test has no record: parent.test's sp=reject applies to it
     marker = new_marker('sub')
-    refused = stub.send(message(marker, 'a@sub.parent.test'))
+    refused = fed.send(message(marker, 'a@sub.parent.test'))
     assert refused is not None and refused[0] == 550 and 'sub.parent.test' in refused[1], refused
-    row = stub.evaluation(marker, 'header_from, policy_domain, policy_p, policy_sp, disposition')
+    row = fed.evaluation(marker, 'header_from, policy_domain, policy_p, policy_sp, disposition')
     assert row == 'sub.parent.test|parent.test|none|reject|reject', row
     # ... while parent.test itself is under p=none
     marker = new_marker('parent')
-    assert stub.send(message(marker, 'a@parent.test')) is None
-    assert [f for f, _ in stub.mailboxes_with(marker)] == ['INBOX']
+    assert fed.send(message(marker, 'a@parent.test')) is None
+    assert [f for f, _ in fed.mailboxes_with(marker)] == ['INBOX']
 
 
-def test_org_domain_through_public_suffix_list(stub):
+def test_org_domain_through_public_suffix_list(fed):
     # no record at sub.example.co.uk: the organizational domain is
     # example.co.uk (co.uk is a public suffix), p=quarantine: Junk, not the
     # reject of _dmarc.co.uk
     marker = new_marker('psl')
-    assert stub.send(message(marker, 'a@sub.example.co.uk')) is None
-    assert [f for f, _ in stub.mailboxes_with(marker)] == ['Junk']
-    row = stub.evaluation(marker, 'policy_domain, policy_p, policy_adkim, disposition')
+    assert fed.send(message(marker, 'a@sub.example.co.uk')) is None
+    assert [f for f, _ in fed.mailboxes_with(marker)] == ['Junk']
+    row = fed.evaluation(marker, 'policy_domain, policy_p, policy_adkim, disposition')
     assert row == 'example.co.uk|quarantine|s|quarantine', row
     # adkim=s: a signature of the organizational domain does not align with
     # the subdomain, one of the subdomain does
     marker = new_marker('psl-strict')
-    assert stub.send(message(marker, 'a@sub.example.co.uk', auth=['dkim pass header.d=example.co.uk'])) is None
-    assert [f for f, _ in stub.mailboxes_with(marker)] == ['Junk']
+    assert fed.send(message(marker, 'a@sub.example.co.uk', auth=['dkim pass header.d=example.co.uk'])) is None
+    assert [f for f, _ in fed.mailboxes_with(marker)] == ['Junk']
     marker = new_marker('psl-strict-ok')
-    assert stub.send(message(marker, 'a@sub.example.co.uk', auth=['dkim pass header.d=sub.example.co.uk'])) is None
-    assert [f for f, _ in stub.mailboxes_with(marker)] == ['INBOX']
+    assert fed.send(message(marker, 'a@sub.example.co.uk', auth=['dkim pass header.d=sub.example.co.uk'])) is None
+    assert [f for f, _ in fed.mailboxes_with(marker)] == ['INBOX']
 
 
-def test_pct_zero_softens_reject_to_quarantine(stub):
+def test_pct_zero_softens_reject_to_quarantine(fed):
     marker = new_marker('pct')
-    assert stub.send(message(marker, 'a@sampled.test')) is None
-    assert [f for f, _ in stub.mailboxes_with(marker)] == ['Junk']
-    row = stub.evaluation(marker, 'policy_p, policy_pct, disposition, override_reason')
+    assert fed.send(message(marker, 'a@sampled.test')) is None
+    assert [f for f, _ in fed.mailboxes_with(marker)] == ['Junk']
+    row = fed.evaluation(marker, 'policy_p, policy_pct, disposition, override_reason')
     assert row == 'reject|0|quarantine|sampled_out', row
 
 
-def test_no_record_and_two_records(stub):
+def test_no_record_and_two_records(fed):
     marker = new_marker('norecord')
-    assert stub.send(message(marker, 'a@nothing.test')) is None
-    found = stub.mailboxes_with(marker)
+    assert fed.send(message(marker, 'a@nothing.test')) is None
+    found = fed.mailboxes_with(marker)
     assert [f for f, _ in found] == ['INBOX']
     ar = auth_results(found[0][1])
     assert re.search(r'dmarc=none( reason="[^"]*")? header\.from=nothing\.test', ar), ar
     assert 'policy.dmarc' not in ar, ar
     # two DMARC records: no policy (RFC 7489 §6.6.3), permerror
     marker = new_marker('twice')
-    assert stub.send(message(marker, 'a@twice.test')) is None
-    found = stub.mailboxes_with(marker)
+    assert fed.send(message(marker, 'a@twice.test')) is None
+    found = fed.mailboxes_with(marker)
     assert [f for f, _ in found] == ['INBOX']
     assert 'dmarc=permerror' in auth_results(found[0][1])
 
 
-def test_several_from_fields_refused(stub):
+def test_several_from_fields_refused(fed):
     marker = new_marker('twofrom')
     raw = message(marker, 'a@nothing.test', extra=[b'From: ceo@reject.test'])
-    refused = stub.send(raw)
+    refused = fed.send(raw)
     assert refused is not None and refused[0] == 550 and refused[1].startswith('5.7.1 '), refused
     assert 'more than one From: field' in refused[1], refused
     marker = new_marker('twodomains')
     raw = message(marker, 'a@nothing.test, ceo@reject.test')
-    refused = stub.send(raw)
+    refused = fed.send(raw)
     assert refused is not None and refused[0] == 550, refused
 
 
