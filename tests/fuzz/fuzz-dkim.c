@@ -40,7 +40,7 @@ fuzz_check_body (DkimCanon canon, const guint8 *body, gsize len, gsize cut)
 	dkim_body_canon_feed (&b, body + cut, len - cut);
 	dkim_body_canon_finish (&b);
 	g_assert_cmpuint (whole->len, ==, pieces->len);
-	g_assert (memcmp (whole->data, pieces->data, whole->len) == 0);
+	g_assert (whole->len == 0 || memcmp (whole->data, pieces->data, whole->len) == 0);
 	g_assert_cmpuint (dkim_body_canon_get_length (&a), ==, whole->len);
 	/* a canonical body is empty or ends with CRLF */
 	if (whole->len > 0)

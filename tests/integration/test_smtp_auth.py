@@ -617,11 +617,11 @@ def test_guard_delays_then_bans_one_address_only(tmp_root, material):
             r.close()
         # no failure before the first attempt, then 300 ms, 600 ms, 1200 ms:
         # each failure is counted before it is answered.  Every attempt also
-        # costs one password check, slower on a loaded machine: the lower
-        # bounds hold whatever the load, the first attempt is compared with
-        # the last
+        # costs one password check (about 0.16 s here, far more and far
+        # more variable under sanitizers), so only the lower bounds are
+        # checked; that the first attempt waits nothing is auth-sql's unit
+        # test (/auth-sql/guard/delays)
         assert took[1] >= 0.28 and took[2] >= 0.58 and took[3] >= 1.15, took
-        assert took[0] < took[3] - 0.8, took
         # the fifth attempt from 127.0.0.2: banned, right password or not
         r = RawFrom(subs_port, '127.0.0.2', ctx, HOSTNAME)
         r.banner()
