@@ -937,3 +937,73 @@ def test_shutdown_deletes_nothing(tmp_root, material):
     finally:
         d.close()
     assert not re.search(r'CRITICAL|assertion .* failed|AddressSanitizer|runtime error', d.log())
+
+
+# ---------------------------------------------------------------------------
+# the same maildrop through IMAP
+
+
+@pytest.mark.skipif(not os.path.exists(os.path.join(MODULE_DIR, 'imap.so')), reason='the imap module was not built')
+def test_same_messages_through_imap(tmp_root, material):
+    """What POP3 lists is what IMAP has (UIDL = UIDVALIDITY.UID, sizes and
+    bytes alike), and a POP3 deletion is seen by an IMAP session at once."""
+    import imaplib
+    config = new_config(tmp_root, 'pop-imap')
+    smtp_port, pop3s_port, imaps_port = free_port(), free_port(), free_port()
+    config.write(config.base(modules=['store-pg', 'smtp', 'auth-sql', 'pop3', 'imap'])
+                 + f'\n[[accounts]]\nname = "both"\naddresses = ["both@example.org"]\n'
+                 + f'password_hash = "{token_hash(PASSWORD)}"\n'
+                 + listener('smtp', smtp_port) + listener('pop3s', pop3s_port) + listener('imaps', imaps_port)
+                 + AUTH_SQL_SECTION + material.tls_section())
+    d = start_daemon(config)
+    try:
+        d.smtp_port, d.pop3s_port, d.material = smtp_port, pop3s_port, material
+        first, _ = deliver(d, 'both', body=b'first\r\n.dotted line\r\n')
+        second, _ = deliver(d, 'both', body=b'second\r\n')
+
+        imap = imaplib.IMAP4_SSL('127.0.0.1', imaps_port, ssl_context=material.client_context(), timeout=30)
+        imap.login('both', PASSWORD)
+        typ, _ = imap.select('INBOX')
+        assert typ == 'OK'
+        uidvalidity = int(imap.untagged_responses['UIDVALIDITY'][0])
+        typ, data = imap.uid('FETCH', '1:*', '(UID RFC822.SIZE BODY.PEEK[])')
+        assert typ == 'OK'
+        by_uid = {}
+        for item in data:
+            if isinstance(item, tuple):
+                meta = item[0].decode()
+                uid = int(re.search(r'UID (\d+)', meta).group(1))
+                size = int(re.search(r'RFC822\.SIZE (\d+)', meta).group(1))
+                by_uid[uid] = (size, item[1])
+        assert len(by_uid) == 2
+
+        p = pop3s(d)
+        try:
+            login(p, 'both')
+            _, uidl_lines, _ = p.uidl()
+            _, list_lines, _ = p.list()
+            uidls = [l.decode().split()[1] for l in uidl_lines]
+            assert uidls == [f'{uidvalidity}.{uid}' for uid in sorted(by_uid)]
+            sizes = [int(l.split()[1]) for l in list_lines]
+            assert sizes == [by_uid[uid][0] for uid in sorted(by_uid)]
+            for n, uid in enumerate(sorted(by_uid), start=1):
+                _, lines, _ = p.retr(n)
+                assert b'\r\n'.join(lines) + b'\r\n' == by_uid[uid][1]
+            p.dele(1)
+            p.quit()
+        finally:
+            p.close()
+
+        # the IMAP session hears of the deletion at its next command
+        typ, data = imap.noop()
+        assert typ == 'OK'
+        assert imap.untagged_responses.get('EXPUNGE') == [b'1'], imap.untagged_responses
+        typ, data = imap.uid('FETCH', '1:*', '(UID)')
+        left = [int(re.search(rb'UID (\d+)', x).group(1)) for x in data if x]
+        assert left == [max(by_uid)]
+        imap.logout()
+        stored = export(config, 'both')
+        assert not [m for m in stored if first.encode() in m]
+        assert len([m for m in stored if second.encode() in m]) == 1
+    finally:
+        d.close()
