@@ -47,8 +47,8 @@ CAROL_PASSWORD = 'carol is careful'
 SENDER = 'sender@example.net'
 # every account gets PASSWORD; each test has its own, so that they do not
 # see each other's mail or locks
-ACCOUNTS = ('retr', 'dele', 'rset', 'stable', 'inuse', 'stale', 'auth', 'fetch', 'pipe', 'drop', 'carol', 'scram',
-            'lost')
+ACCOUNTS = ('retr', 'dele', 'rset', 'stable', 'inuse', 'stale', 'auth', 'fetch', 'fetchstls', 'pipe', 'drop', 'carol',
+            'scram', 'lost')
 
 AUTH_SQL_SECTION = '''
 [auth-sql]
@@ -804,18 +804,22 @@ def test_three_auth_failures_close(pop):
 
 
 @pytest.mark.skipif(FETCHMAIL is None, reason='fetchmail (Debian package fetchmail) is not installed')
-def test_fetchmail_keep_then_delete(pop, tmp_root):
-    markers = [deliver(pop, 'fetch', body=BODY)[0], deliver(pop, 'fetch')[0]]
+@pytest.mark.parametrize('transport', ['pop3s', 'stls'])
+def test_fetchmail_keep_then_delete(pop, tmp_root, transport):
+    account = 'fetch' if transport == 'pop3s' else 'fetchstls'
+    markers = [deliver(pop, account, body=BODY)[0], deliver(pop, account)[0]]
     home = tempfile.mkdtemp(prefix='fetchmail-', dir=tmp_root)
     out = os.path.join(home, 'out.mbox')
+    # implicit TLS on the pop3s port, or STLS required on the pop3 port
+    port, tls = ((pop.pop3s_port, 'ssl') if transport == 'pop3s' else (pop.pop3_port, "sslproto 'TLS1.2+'"))
 
     def run(keep):
         rc = os.path.join(home, 'fetchmailrc')
         with open(rc, 'w') as f:
             f.write(f'''set no syslog
-poll {HOSTNAME} via 127.0.0.1 service {pop.pop3s_port} protocol pop3 timeout 30 uidl:
-  user "fetch" there with password "{PASSWORD}" is "root" here
-  ssl sslcertck sslcertfile "{pop.material.ca_file}" sslcommonname "{HOSTNAME}"
+poll {HOSTNAME} via 127.0.0.1 service {port} protocol pop3 timeout 30 uidl:
+  user "{account}" there with password "{PASSWORD}" is "root" here
+  {tls} sslcertck sslcertfile "{pop.material.ca_file}" sslcommonname "{HOSTNAME}"
   {"keep" if keep else "nokeep fetchall"}
   mda "/bin/sh -c 'cat >> {out}'"
 ''')
@@ -828,18 +832,20 @@ poll {HOSTNAME} via 127.0.0.1 service {pop.pop3s_port} protocol pop3 timeout 30 
 
     os.chmod(home, 0o700)
     r = run(keep=True)
-    assert re.search(r'\b2 messages .*for fetch at', r.stdout + r.stderr), r.stdout + r.stderr
+    assert re.search(rf'\b2 messages .*for {account} at', r.stdout + r.stderr), r.stdout + r.stderr
+    if transport == 'stls':
+        assert re.search(r'STLS', r.stdout + r.stderr), r.stdout + r.stderr
     with open(out, 'rb') as f:
         got = f.read()
     for m in markers:
         assert got.count(m.encode()) >= 1, m
     # the dot line arrived unstuffed
     assert b'\n.hidden line starting with a dot\n' in got.replace(b'\r\n', b'\n')
-    assert len(export(pop.config, 'fetch')) == 2
+    assert len(export(pop.config, account)) == 2
 
     r = run(keep=False)
-    assert re.search(r'\b2 messages .*for fetch at', r.stdout + r.stderr), r.stdout + r.stderr
-    assert export(pop.config, 'fetch') == []
+    assert re.search(rf'\b2 messages .*for {account} at', r.stdout + r.stderr), r.stdout + r.stderr
+    assert export(pop.config, account) == []
     with open(out, 'rb') as f:
         got = f.read()
     for m in markers:
