@@ -821,3 +821,247 @@ def test_move(srv):
     typ, data = m.fetch('1', '(FLAGS)')
     assert rb'\Flagged' in data[0]
     m.logout()
+
+
+# ---------------------------------------------------------------------------
+# SEARCH (RFC 9051 6.4.4, RFC 3501 6.4.4, ESEARCH of RFC 4731)
+
+def search_message(frm, subject, date, body, extra=''):
+    head = f'From: {frm}\r\nTo: bob@example.org\r\nSubject: {subject}\r\n'
+    if date is not None:
+        head += f'Date: {date}\r\n'
+    return (head + extra + 'MIME-Version: 1.0\r\nContent-Type: text/plain; charset=utf-8\r\n'
+            'Content-Transfer-Encoding: 8bit\r\n\r\n' + body + '\r\n').encode()
+
+
+# (message, flags, internal date): sequence numbers 1-5 are UIDs 2-6
+SEARCH_MESSAGES = [
+    (search_message('Alice <alice@example.net>', 'Quarterly budget', 'Tue, 01 Feb 2022 10:00:00 +0000',
+                    'The numbers are attached.'),
+     r'(\Seen)', '"01-Feb-2022 12:00:00 +0000"'),
+    (search_message('=?UTF-8?Q?J=C3=BCrgen?= <jurgen@example.net>', '=?UTF-8?B?R3LDvMOfZSBhdXMgQmVybGlu?=',
+                    '15 Mar 2022 08:00 +0100', 'Viele Grüße und Küsse\r\n' + 'padding line\r\n' * 200,
+                    extra='Cc: Carol <carol@example.org>\r\n'),
+     r'(\Seen \Flagged)', '"15-Mar-2022 09:00:00 +0000"'),
+    (search_message('bob@example.org', 'Re: Quarterly budget', 'Fri, 1 Apr 2022 23:30:00 -0700',
+                    'The budget numbers look fine.', extra='X-Priority: 1\r\n'),
+     r'(\Deleted $Work)', '"01-Apr-2022 12:00:00 +0000"'),
+    (search_message('dave@example.net', 'lunch', None, 'Pizza tomorrow?', extra='Bcc: eve@example.org\r\n'),
+     r'(\Answered \Draft)', '"10-May-2022 12:00:00 +0000"'),
+    (search_message('alice@example.net', 'Budget draft', '20 Jun 2022 12:00:00 +0000', 'budget v2 text'),
+     '()', '"20-Jun-2022 12:00:00 +0000"'),
+]
+
+
+@pytest.fixture(scope='module')
+def search_box(srv):
+    m = imaps(srv, 'carol')
+    name = new_mailbox(m)
+    append(m, name, search_message('x@example.net', 'expunged', None, 'gone'))
+    ok(m.select(name))
+    ok(m.store('1', '+FLAGS', r'(\Deleted)'))
+    ok(m.expunge())
+    for msg, flags, date in SEARCH_MESSAGES:
+        append(m, name, msg, flags, date)
+    m.logout()
+    return name
+
+
+def search_session(srv, name):
+    m = imaps(srv, 'carol')
+    ok(m.select(name))
+    return m
+
+
+def found(data):
+    assert len(data) == 1, data
+    return [int(x) for x in data[0].split()]
+
+
+def test_search_flags_and_keywords(srv, search_box):
+    m = search_session(srv, search_box)
+    cases = {
+        'ALL': [1, 2, 3, 4, 5],
+        'SEEN': [1, 2], 'UNSEEN': [3, 4, 5],
+        'FLAGGED': [2], 'UNFLAGGED': [1, 3, 4, 5],
+        'DELETED': [3], 'UNDELETED': [1, 2, 4, 5],
+        'ANSWERED': [4], 'UNANSWERED': [1, 2, 3, 5],
+        'DRAFT': [4], 'UNDRAFT': [1, 2, 3, 5],
+        'KEYWORD $Work': [3], 'keyword $work': [3], 'UNKEYWORD $Work': [1, 2, 4, 5],
+        'RECENT': [], 'NEW': [], 'OLD': [1, 2, 3, 4, 5],
+        'SEEN UNFLAGGED': [1],
+    }
+    for criteria, want in cases.items():
+        assert found(ok(m.search(None, criteria))) == want, criteria
+    m.logout()
+
+
+def test_search_headers(srv, search_box):
+    m = search_session(srv, search_box)
+    cases = {
+        'FROM alice': [1, 5],
+        'FROM "EXAMPLE.NET"': [1, 2, 4, 5],
+        'TO bob': [1, 2, 3, 4, 5],
+        'CC carol': [2],
+        'BCC eve': [4],
+        'SUBJECT budget': [1, 3, 5],
+        'SUBJECT "re: quarterly"': [3],
+        'HEADER X-Priority ""': [3],
+        'HEADER x-priority 1': [3],
+        'HEADER Date ""': [1, 2, 3, 5],
+        'SUBJECT attached': [],
+        'FROM nobody': [],
+    }
+    for criteria, want in cases.items():
+        assert found(ok(m.search(None, criteria))) == want, criteria
+    # decoded header values, compared without case, in UTF-8
+    for crit, text, want in [('FROM', 'JÜRGEN', [2]), ('SUBJECT', 'grüße aus', [2]), ('SUBJECT', 'Grüsse', [2])]:
+        m.literal = text.encode()
+        assert found(ok(m.search('UTF-8', crit))) == want, (crit, text)
+    m.logout()
+
+
+def test_search_dates_and_sizes(srv, search_box):
+    m = search_session(srv, search_box)
+    sizes = [len(x[0]) for x in SEARCH_MESSAGES]
+    cases = {
+        'BEFORE 15-Mar-2022': [1],
+        'ON 15-Mar-2022': [2],
+        'ON "01-Apr-2022"': [3],
+        'SINCE 1-Apr-2022': [3, 4, 5],
+        'SINCE 1-Apr-2022 BEFORE 20-Jun-2022': [3, 4],
+        'BEFORE 1-Jan-2000': [],
+        # the Date: header, its time and zone disregarded; 4 has none
+        'SENTBEFORE 15-Mar-2022': [1],
+        'SENTON 1-Apr-2022': [3],
+        'SENTON 15-Mar-2022': [2],
+        'SENTSINCE 15-Mar-2022': [2, 3, 5],
+        f'LARGER {sizes[1] - 1}': [2],
+        f'LARGER {sizes[1]}': [],
+        f'SMALLER {min(sizes) + 1}': [sizes.index(min(sizes)) + 1],
+        f'LARGER {sizes[0]} SMALLER {sizes[1]}': sorted(i + 1 for i, s in enumerate(sizes) if sizes[0] < s < sizes[1]),
+    }
+    for criteria, want in cases.items():
+        assert found(ok(m.search(None, criteria))) == want, criteria
+    m.logout()
+
+
+def test_search_sets_and_uid_search(srv, search_box):
+    m = search_session(srv, search_box)
+    cases = {
+        '2:4': [2, 3, 4], '*': [5], '4:*': [4, 5], '1,3,5': [1, 3, 5], '9': [],
+        'UID 3:4': [2, 3], 'UID 5:*': [4, 5], 'UID 100:*': [5], 'UID 1': [],
+    }
+    for criteria, want in cases.items():
+        assert found(ok(m.search(None, criteria))) == want, criteria
+    uid_cases = {
+        'ALL': [2, 3, 4, 5, 6], 'SEEN': [2, 3], '1:2': [2, 3], 'UID 5:*': [5, 6], 'UID 100:*': [6],
+        'NOT DELETED': [2, 3, 5, 6],
+    }
+    for criteria, want in uid_cases.items():
+        assert found(ok(m.uid('SEARCH', criteria))) == want, criteria
+    m.logout()
+
+
+def test_search_not_or_nesting(srv, search_box):
+    m = search_session(srv, search_box)
+    cases = {
+        'NOT SEEN': [3, 4, 5],
+        'NOT NOT SEEN': [1, 2],
+        'OR FLAGGED DELETED': [2, 3],
+        'NOT (OR FLAGGED OR DELETED DRAFT)': [1, 5],
+        'OR (SEEN FROM alice) (UNSEEN SUBJECT lunch)': [1, 4],
+        '(OR SEEN DRAFT) NOT SUBJECT budget': [2, 4],
+        'OR OR ANSWERED FLAGGED NOT UID 2:5': [2, 4, 5],
+        '((SEEN) (NOT (FLAGGED)))': [1],
+    }
+    for criteria, want in cases.items():
+        assert found(ok(m.search(None, criteria))) == want, criteria
+    m.logout()
+
+
+def test_search_body_and_text(srv, search_box):
+    m = search_session(srv, search_box)
+    cases = {
+        # BODY: the text only, not the header ("budget" is in three subjects)
+        'BODY budget': [3, 5],
+        'BODY numbers': [1, 3],
+        'BODY "budget numbers"': [3],
+        'BODY "numbers budget"': [],
+        'TEXT budget': [1, 3, 5],
+        'TEXT carol': [2],
+        'BODY carol': [],
+        'TEXT pizza': [4],
+        'BODY PIZZA NOT DRAFT': [],
+        'OR BODY pizza BODY attached': [1, 4],
+        'BODY nothingatall': [],
+    }
+    for criteria, want in cases.items():
+        assert found(ok(m.search(None, criteria))) == want, criteria
+    m.literal = 'grüße'.encode()
+    assert found(ok(m.search('UTF-8', 'BODY'))) == [2]
+    m.logout()
+
+
+def test_search_errors_and_badcharset(srv, search_box):
+    r = Raw(srv)
+    r.login('carol')
+    _, t = r.cmd('a', 'SEARCH ALL')
+    assert t.startswith(b'a BAD'), t  # not selected
+    r.cmd('s', f'SELECT {search_box}')
+    lines, t = r.cmd('b', 'SEARCH CHARSET ISO-8859-1 FROM alice')
+    assert lines == [] and t.startswith(b'b NO [BADCHARSET (UTF-8 US-ASCII)]'), t
+    lines, t = r.cmd('c', 'SEARCH CHARSET US-ASCII FROM alice')
+    assert lines == [b'* SEARCH 1 5\r\n'] and t.startswith(b'c OK'), (lines, t)
+    for tag, bad in [('d', 'FOO'), ('e', 'FROM'), ('f', 'OR SEEN'), ('g', 'SINCE 31-Feb-2022'),
+                     ('h', 'LARGER x'), ('i', '$'), ('j', 'RETURN (SAVE) ALL'), ('k', '()')]:
+        lines, t = r.cmd(tag, 'SEARCH ' + bad)
+        assert lines == [] and t.startswith(tag.encode() + b' BAD'), (bad, t)
+    # rev1 with RETURN: ESEARCH (advertised)
+    lines, t = r.cmd('l', 'SEARCH RETURN (MIN MAX COUNT) SEEN')
+    assert lines == [b'* ESEARCH (TAG "l") MIN 1 MAX 2 COUNT 2\r\n'], lines
+    lines, t = r.cmd('m', 'UID SEARCH RETURN () UNDELETED')
+    assert lines == [b'* ESEARCH (TAG "m") UID ALL 2:3,5:6\r\n'], lines
+    lines, _ = r.cmd('n', 'CAPABILITY')
+    assert b' ESEARCH' in lines[0], lines
+    r.close()
+
+
+def test_search_rev2_esearch(srv, search_box):
+    r = Raw(srv)
+    r.login('carol')
+    lines, _ = r.cmd('e', 'ENABLE IMAP4rev2')
+    assert lines == [b'* ENABLED IMAP4rev2\r\n']
+    r.cmd('s', f'SELECT "{search_box}"')
+    cases = [
+        ('SEARCH UNDELETED', b'* ESEARCH (TAG "a1") ALL 1:2,4:5'),
+        ('UID SEARCH UNDELETED', b'* ESEARCH (TAG "a2") UID ALL 2:3,5:6'),
+        ('SEARCH RETURN (MIN MAX) SUBJECT budget', b'* ESEARCH (TAG "a3") MIN 1 MAX 5'),
+        ('UID SEARCH RETURN (COUNT) NOT SEEN', b'* ESEARCH (TAG "a4") UID COUNT 3'),
+        ('SEARCH RETURN (MIN MAX ALL COUNT) FROM nobody', b'* ESEARCH (TAG "a5") COUNT 0'),
+        ('SEARCH FROM nobody', b'* ESEARCH (TAG "a6")'),
+        ('UID SEARCH RETURN (ALL COUNT) CHARSET UTF-8 BODY budget', b'* ESEARCH (TAG "a7") UID ALL 4,6 COUNT 2'),
+    ]
+    for i, (command, want) in enumerate(cases):
+        tag = f'a{i + 1}'
+        lines, t = r.cmd(tag, command)
+        assert lines == [want + b'\r\n'] and t.startswith(tag.encode() + b' OK'), (command, lines, t)
+    lines, t = r.cmd('b', 'SEARCH CHARSET KOI8-R ALL')
+    assert lines == [] and t.startswith(b'b NO [BADCHARSET (UTF-8 US-ASCII)]'), t
+    r.close()
+
+
+def test_search_body_of_large_message(srv):
+    # above 64 KiB the text is decoded on the worker pool
+    m = imaps(srv, 'carol')
+    name = new_mailbox(m)
+    big = search_message('a@example.net', 'big', None, 'filler words here\r\n' * 5000 + 'the zebra crossing')
+    assert len(big) > 64 * 1024
+    append(m, name, big)
+    append(m, name, search_message('a@example.net', 'zebra', None, 'small'))
+    ok(m.select(name))
+    assert found(ok(m.search(None, 'BODY', 'zebra'))) == [1]
+    assert found(ok(m.search(None, 'BODY', '"zebra crossing"'))) == [1]
+    assert found(ok(m.search(None, 'TEXT', 'zebra'))) == [1, 2]
+    assert found(ok(m.search(None, 'BODY', '"crossing zebra"'))) == []
+    m.logout()
