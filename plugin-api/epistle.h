@@ -7,6 +7,7 @@
 
 #include "ep-api.h"
 #include "ep-auth-guard.h"
+#include "ep-auth-login.h"
 #include "ep-config-schema.h"
 #include "ep-auth-results.h"
 #include "ep-config.h"

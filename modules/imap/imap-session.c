@@ -652,27 +652,27 @@ imap_auth_op_free (ImapAuthOp *op)
 	g_free (op);
 }
 
-static EpAuthGuard *
-imap_session_auth_guard (ImapSession *self)
-{
-	GObject *guard = ep_service_registry_lookup (ep_context_get_services (self->server->ctx), EP_TYPE_AUTH_GUARD);
-
-	return guard != NULL ? EP_AUTH_GUARD (guard) : NULL;
-}
-
 static const char *
 imap_session_auth_username (ImapAuthOp *op)
 {
 	return op != NULL && op->sasl != NULL ? ep_sasl_server_get_authcid (op->sasl) : NULL;
 }
 
-static void
-imap_session_on_guard_recorded (GObject *source, GAsyncResult *res, gpointer user_data)
+/* The attempt in progress, as the guard and the events see it. */
+static EpAuthLogin
+imap_session_auth_login (ImapSession *self)
 {
-	g_autoptr (GError) error = NULL;
+	EpAuthLogin login = {
+	    .ctx = self->server->ctx,
+	    .module = IMAP_MODULE,
+	    .session_id = self->id,
+	    .protocol = "imap",
+	    .mechanism = self->auth_op->mechanism,
+	    .peer = ep_connection_get_peer_ip (self->conn),
+	    .username = imap_session_auth_username (self->auth_op),
+	};
 
-	if (!ep_auth_guard_record_finish (EP_AUTH_GUARD (source), res, &error))
-		ep_log_warning (IMAP_MODULE, NULL, "the auth guard could not record an outcome: %s", error->message);
+	return login;
 }
 
 static void
@@ -690,10 +690,8 @@ static void
 imap_session_on_failure_recorded (GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr (ImapSession) self = user_data;
-	g_autoptr (GError) error = NULL;
 
-	if (!ep_auth_guard_record_finish (EP_AUTH_GUARD (source), res, &error))
-		ep_log_warning (IMAP_MODULE, self->id, "the auth guard could not record a failure: %s", error->message);
+	ep_auth_login_record_finish (source, res, IMAP_MODULE, self->id);
 	self->auth_recording = FALSE;
 	if (self->closing)
 		return;
@@ -704,27 +702,17 @@ static void
 imap_session_auth_failed (ImapSession *self, const char *reason)
 {
 	ImapAuthOp *op = self->auth_op;
-	const char *username = imap_session_auth_username (op);
-	EpAuthFailedEvent ev = {
-	    .session_id = self->id,
-	    .protocol = "imap",
-	    .mechanism = op->mechanism,
-	    .peer = ep_connection_get_peer_ip (self->conn),
-	    .username = username,
-	    .reason = reason,
-	};
-	EpAuthGuard *guard = imap_session_auth_guard (self);
+	EpAuthLogin login = imap_session_auth_login (self);
+	const char *username = login.username;
 
 	ep_log_info (IMAP_MODULE, self->id, "%s %s failed for %s%s%s: %s", op->is_login ? "LOGIN" : "AUTHENTICATE",
 		     op->mechanism, username != NULL ? "'" : "", username != NULL ? username : "an unnamed user",
 		     username != NULL ? "'" : "", reason);
-	ep_event_auth_failed_emit (ep_context_get_event_bus (self->server->ctx), &ev);
-	if (guard != NULL && username != NULL) {
+	/* unlike SMTP and POP3, IMAP records only a failure that names a user */
+	if (ep_auth_login_failed (&login, reason, username != NULL, self->conn, G_OBJECT (self),
+				  imap_session_on_failure_recorded)) {
 		/* counted before the client hears of it: its next attempt waits longer */
 		self->auth_recording = TRUE;
-		ep_connection_pause_input (self->conn);
-		ep_auth_guard_record_async (guard, ep_connection_get_peer_ip (self->conn), username, FALSE, NULL,
-					    imap_session_on_failure_recorded, g_object_ref (self));
 		g_clear_pointer (&self->auth_op, imap_auth_op_free);
 		return;
 	}
@@ -736,27 +724,16 @@ static void
 imap_session_auth_succeeded (ImapSession *self)
 {
 	ImapAuthOp *op = self->auth_op;
-	const char *username = imap_session_auth_username (op);
+	EpAuthLogin login = imap_session_auth_login (self);
+	const char *username = login.username;
 	const char *account = ep_sasl_server_get_account (op->sasl);
-	EpAuthSucceededEvent ev = {
-	    .session_id = self->id,
-	    .protocol = "imap",
-	    .mechanism = op->mechanism,
-	    .peer = ep_connection_get_peer_ip (self->conn),
-	    .username = username,
-	    .account = account,
-	};
-	EpAuthGuard *guard = imap_session_auth_guard (self);
 	ImapParserLimits limits = {IMAP_PARSER_MAX_LINE, IMAP_PARSER_MAX_LITERAL, self->server->limits.append_limit};
 	g_autofree char *caps = NULL;
 	g_autofree char *code = NULL;
 
 	ep_log_info (IMAP_MODULE, self->id, "%s %s: '%s' logged in as account %s",
 		     op->is_login ? "LOGIN" : "AUTHENTICATE", op->mechanism, username, account);
-	if (guard != NULL)
-		ep_auth_guard_record_async (guard, ep_connection_get_peer_ip (self->conn), username, TRUE, NULL,
-					    imap_session_on_guard_recorded, NULL);
-	ep_event_auth_succeeded_emit (ep_context_get_event_bus (self->server->ctx), &ev);
+	ep_auth_login_succeeded (&login, account);
 	self->account = g_strdup (account);
 	self->state = IMAP_STATE_AUTH;
 	imap_parser_set_limits (self->parser, &limits);
@@ -861,16 +838,10 @@ imap_session_on_guard_checked (GObject *source, GAsyncResult *res, gpointer user
 	if (self->closing || op == NULL)
 		return;
 	if (!ok && g_error_matches (error, EP_ERROR, EP_ERROR_LIMIT)) {
-		EpAuthFailedEvent ev = {
-		    .session_id = self->id,
-		    .protocol = "imap",
-		    .mechanism = op->mechanism,
-		    .peer = ep_connection_get_peer_ip (self->conn),
-		    .username = imap_session_auth_username (op),
-		    .reason = "banned by the auth guard",
-		};
+		EpAuthLogin login = imap_session_auth_login (self);
+
 		ep_log_info (IMAP_MODULE, self->id, "authentication refused: %s", error->message);
-		ep_event_auth_failed_emit (ep_context_get_event_bus (self->server->ctx), &ev);
+		ep_auth_login_emit_failed (&login, EP_AUTH_LOGIN_BANNED_REASON);
 		imap_session_tagged (self, "NO", "UNAVAILABLE", "Temporary authentication failure");
 		imap_session_bye (self, "Try again later");
 		return;
@@ -891,7 +862,7 @@ imap_session_on_guard_checked (GObject *source, GAsyncResult *res, gpointer user
 static void
 imap_session_auth_need_credentials (ImapSession *self)
 {
-	EpAuthGuard *guard = imap_session_auth_guard (self);
+	EpAuthGuard *guard = ep_auth_login_get_guard (self->server->ctx);
 
 	if (guard == NULL) {
 		imap_session_auth_verify (self);

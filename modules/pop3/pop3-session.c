@@ -33,7 +33,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "ep-auth-guard.h"
+#include "ep-auth-login.h"
 #include "ep-connection.h"
 #include "ep-sasl.h"
 
@@ -280,27 +280,27 @@ pop3_session_auth_end (Pop3Session *self)
 	pop3_session_set_max_line (self);
 }
 
-static EpAuthGuard *
-pop3_session_auth_guard (Pop3Session *self)
-{
-	GObject *guard = ep_service_registry_lookup (ep_context_get_services (self->server->ctx), EP_TYPE_AUTH_GUARD);
-
-	return guard != NULL ? EP_AUTH_GUARD (guard) : NULL;
-}
-
 static const char *
 pop3_session_auth_username (Pop3AuthOp *op)
 {
 	return op != NULL && op->sasl != NULL ? ep_sasl_server_get_authcid (op->sasl) : NULL;
 }
 
-static void
-pop3_session_on_guard_recorded (GObject *source, GAsyncResult *res, gpointer user_data)
+/* The attempt in progress, as the guard and the events see it. */
+static EpAuthLogin
+pop3_session_auth_login (Pop3Session *self)
 {
-	g_autoptr (GError) error = NULL;
+	EpAuthLogin login = {
+	    .ctx = self->server->ctx,
+	    .module = POP3_MODULE,
+	    .session_id = self->id,
+	    .protocol = "pop3",
+	    .mechanism = self->auth_op->mechanism,
+	    .peer = ep_connection_get_peer_ip (self->conn),
+	    .username = pop3_session_auth_username (self->auth_op),
+	};
 
-	if (!ep_auth_guard_record_finish (EP_AUTH_GUARD (source), res, &error))
-		ep_log_warning (POP3_MODULE, NULL, "the auth guard could not record an outcome: %s", error->message);
+	return login;
 }
 
 static void
@@ -318,10 +318,8 @@ static void
 pop3_session_on_failure_recorded (GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr (Pop3Session) self = user_data;
-	g_autoptr (GError) error = NULL;
 
-	if (!ep_auth_guard_record_finish (EP_AUTH_GUARD (source), res, &error))
-		ep_log_warning (POP3_MODULE, self->id, "the auth guard could not record a failure: %s", error->message);
+	ep_auth_login_record_finish (source, res, POP3_MODULE, self->id);
 	self->auth_recording = FALSE;
 	if (self->closing)
 		return;
@@ -334,28 +332,17 @@ static void
 pop3_session_auth_failed (Pop3Session *self, const char *reason, gboolean record)
 {
 	Pop3AuthOp *op = self->auth_op;
-	const char *username = pop3_session_auth_username (op);
-	EpAuthFailedEvent ev = {
-	    .session_id = self->id,
-	    .protocol = "pop3",
-	    .mechanism = op->mechanism,
-	    .peer = ep_connection_get_peer_ip (self->conn),
-	    .username = username,
-	    .reason = reason,
-	};
-	EpAuthGuard *guard = record ? pop3_session_auth_guard (self) : NULL;
+	EpAuthLogin login = pop3_session_auth_login (self);
+	const char *username = login.username;
 
 	ep_log_info (POP3_MODULE, self->id, "%s login failed for %s%s%s: %s", op->mechanism,
 		     username != NULL ? "'" : "", username != NULL ? username : "an unnamed user",
 		     username != NULL ? "'" : "", reason);
-	ep_event_auth_failed_emit (ep_context_get_event_bus (self->server->ctx), &ev);
-	if (guard != NULL) {
+	if (ep_auth_login_failed (&login, reason, record, self->conn, G_OBJECT (self),
+				  pop3_session_on_failure_recorded)) {
 		/* counted before the client hears of it, so that its next
 		 * attempt already waits the longer delay */
 		self->auth_recording = TRUE;
-		ep_connection_pause_input (self->conn);
-		ep_auth_guard_record_async (guard, ep_connection_get_peer_ip (self->conn), username, FALSE, NULL,
-					    pop3_session_on_failure_recorded, g_object_ref (self));
 		pop3_session_auth_end (self);
 		return;
 	}
@@ -375,23 +362,12 @@ static void
 pop3_session_auth_succeeded (Pop3Session *self)
 {
 	Pop3AuthOp *op = self->auth_op;
-	const char *username = pop3_session_auth_username (op);
+	EpAuthLogin login = pop3_session_auth_login (self);
+	const char *username = login.username;
 	const char *account = ep_sasl_server_get_account (op->sasl);
-	EpAuthGuard *guard = pop3_session_auth_guard (self);
-	EpAuthSucceededEvent ev = {
-	    .session_id = self->id,
-	    .protocol = "pop3",
-	    .mechanism = op->mechanism,
-	    .peer = ep_connection_get_peer_ip (self->conn),
-	    .username = username,
-	    .account = account,
-	};
 
 	ep_log_info (POP3_MODULE, self->id, "%s: '%s' authenticated as account %s", op->mechanism, username, account);
-	if (guard != NULL)
-		ep_auth_guard_record_async (guard, ep_connection_get_peer_ip (self->conn), username, TRUE, NULL,
-					    pop3_session_on_guard_recorded, NULL);
-	ep_event_auth_succeeded_emit (ep_context_get_event_bus (self->server->ctx), &ev);
+	ep_auth_login_succeeded (&login, account);
 	g_free (self->account);
 	self->account = g_strdup (account);
 	g_free (self->username);
@@ -488,16 +464,10 @@ pop3_session_on_guard_checked (GObject *source, GAsyncResult *res, gpointer user
 	if (self->closing || op == NULL)
 		return;
 	if (!ok && g_error_matches (error, EP_ERROR, EP_ERROR_LIMIT)) {
-		EpAuthFailedEvent ev = {
-		    .session_id = self->id,
-		    .protocol = "pop3",
-		    .mechanism = op->mechanism,
-		    .peer = ep_connection_get_peer_ip (self->conn),
-		    .username = pop3_session_auth_username (op),
-		    .reason = "banned by the auth guard",
-		};
+		EpAuthLogin login = pop3_session_auth_login (self);
+
 		ep_log_info (POP3_MODULE, self->id, "login refused: %s", error->message);
-		ep_event_auth_failed_emit (ep_context_get_event_bus (self->server->ctx), &ev);
+		ep_auth_login_emit_failed (&login, EP_AUTH_LOGIN_BANNED_REASON);
 		pop3_session_send_and_close (self, "[SYS/TEMP] Too many failed logins, try again later");
 		return;
 	}
@@ -518,7 +488,7 @@ pop3_session_on_guard_checked (GObject *source, GAsyncResult *res, gpointer user
 static void
 pop3_session_auth_need_credentials (Pop3Session *self)
 {
-	EpAuthGuard *guard = pop3_session_auth_guard (self);
+	EpAuthGuard *guard = ep_auth_login_get_guard (self->server->ctx);
 
 	pop3_session_suspend (self);
 	if (guard == NULL) {

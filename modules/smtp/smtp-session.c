@@ -29,7 +29,7 @@
 
 #include <string.h>
 
-#include "ep-auth-guard.h"
+#include "ep-auth-login.h"
 #include "ep-connection.h"
 #include "ep-sasl.h"
 
@@ -1835,33 +1835,14 @@ smtp_session_auth_reset (SmtpSession *self)
 	self->n_auth_failures = 0;
 }
 
-static EpAuthGuard *
-smtp_session_auth_guard (SmtpSession *self)
-{
-	GObject *guard = ep_service_registry_lookup (ep_context_get_services (self->server->ctx), EP_TYPE_AUTH_GUARD);
-
-	return guard != NULL ? EP_AUTH_GUARD (guard) : NULL;
-}
-
-static void
-smtp_session_on_guard_recorded (GObject *source, GAsyncResult *res, gpointer user_data)
-{
-	g_autoptr (GError) error = NULL;
-
-	if (!ep_auth_guard_record_finish (EP_AUTH_GUARD (source), res, &error))
-		ep_log_warning (SMTP_MODULE, NULL, "the auth guard could not record an outcome: %s", error->message);
-}
-
 static void smtp_session_auth_failed_answer (SmtpSession *self);
 
 static void
 smtp_session_on_failure_recorded (GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	g_autoptr (SmtpSession) self = user_data;
-	g_autoptr (GError) error = NULL;
 
-	if (!ep_auth_guard_record_finish (EP_AUTH_GUARD (source), res, &error))
-		ep_log_warning (SMTP_MODULE, self->id, "the auth guard could not record a failure: %s", error->message);
+	ep_auth_login_record_finish (source, res, SMTP_MODULE, self->id);
 	self->auth_recording = FALSE;
 	if (self->closing)
 		return;
@@ -1870,21 +1851,27 @@ smtp_session_on_failure_recorded (GObject *source, GAsyncResult *res, gpointer u
 		ep_connection_resume_input (self->conn);
 }
 
-/* The guard learns every outcome of a credential check. */
-static void
-smtp_session_auth_record (SmtpSession *self, const char *username, gboolean success)
-{
-	EpAuthGuard *guard = smtp_session_auth_guard (self);
-
-	if (guard != NULL)
-		ep_auth_guard_record_async (guard, ep_connection_get_peer_ip (self->conn), username, success, NULL,
-					    smtp_session_on_guard_recorded, NULL);
-}
-
 static const char *
 smtp_session_auth_username (SmtpAuthOp *op)
 {
 	return op->sasl != NULL ? ep_sasl_server_get_authcid (op->sasl) : NULL;
+}
+
+/* The attempt in progress, as the guard and the events see it. */
+static EpAuthLogin
+smtp_session_auth_login (SmtpSession *self)
+{
+	EpAuthLogin login = {
+	    .ctx = self->server->ctx,
+	    .module = SMTP_MODULE,
+	    .session_id = self->id,
+	    .protocol = "smtp",
+	    .mechanism = self->auth_op->mechanism,
+	    .peer = ep_connection_get_peer_ip (self->conn),
+	    .username = smtp_session_auth_username (self->auth_op),
+	};
+
+	return login;
 }
 
 /* Ends the exchange in progress. */
@@ -1899,28 +1886,16 @@ static void
 smtp_session_auth_failed (SmtpSession *self, const char *reason, gboolean record)
 {
 	SmtpAuthOp *op = self->auth_op;
-	const char *username = smtp_session_auth_username (op);
-	EpAuthFailedEvent ev = {
-	    .session_id = self->id,
-	    .protocol = "smtp",
-	    .mechanism = op->mechanism,
-	    .peer = ep_connection_get_peer_ip (self->conn),
-	    .username = username,
-	    .reason = reason,
-	};
-
-	EpAuthGuard *guard = record ? smtp_session_auth_guard (self) : NULL;
+	EpAuthLogin login = smtp_session_auth_login (self);
+	const char *username = login.username;
 
 	ep_log_info (SMTP_MODULE, self->id, "AUTH %s failed for %s%s%s: %s", op->mechanism, username != NULL ? "'" : "",
 		     username != NULL ? username : "an unnamed user", username != NULL ? "'" : "", reason);
-	ep_event_auth_failed_emit (ep_context_get_event_bus (self->server->ctx), &ev);
-	if (guard != NULL) {
+	if (ep_auth_login_failed (&login, reason, record, self->conn, G_OBJECT (self),
+				  smtp_session_on_failure_recorded)) {
 		/* the failure is counted before the client hears of it, so that
 		 * its next attempt already waits the longer delay */
 		self->auth_recording = TRUE;
-		ep_connection_pause_input (self->conn);
-		ep_auth_guard_record_async (guard, ep_connection_get_peer_ip (self->conn), username, FALSE, NULL,
-					    smtp_session_on_failure_recorded, g_object_ref (self));
 		smtp_session_auth_end (self);
 		return;
 	}
@@ -1943,21 +1918,13 @@ static void
 smtp_session_auth_succeeded (SmtpSession *self)
 {
 	SmtpAuthOp *op = self->auth_op;
-	const char *username = smtp_session_auth_username (op);
+	EpAuthLogin login = smtp_session_auth_login (self);
+	const char *username = login.username;
 	const char *account = ep_sasl_server_get_account (op->sasl);
-	EpAuthSucceededEvent ev = {
-	    .session_id = self->id,
-	    .protocol = "smtp",
-	    .mechanism = op->mechanism,
-	    .peer = ep_connection_get_peer_ip (self->conn),
-	    .username = username,
-	    .account = account,
-	};
 
 	ep_log_info (SMTP_MODULE, self->id, "AUTH %s: '%s' authenticated as account %s", op->mechanism, username,
 		     account);
-	smtp_session_auth_record (self, username, TRUE);
-	ep_event_auth_succeeded_emit (ep_context_get_event_bus (self->server->ctx), &ev);
+	ep_auth_login_succeeded (&login, account);
 	self->auth_account = g_strdup (account);
 	self->auth_username = g_strdup (username);
 	self->info.authenticated_user = self->auth_account;
@@ -2063,16 +2030,10 @@ smtp_session_on_guard_checked (GObject *source, GAsyncResult *res, gpointer user
 	if (self->closing || op == NULL)
 		return;
 	if (!ok && g_error_matches (error, EP_ERROR, EP_ERROR_LIMIT)) {
-		EpAuthFailedEvent ev = {
-		    .session_id = self->id,
-		    .protocol = "smtp",
-		    .mechanism = op->mechanism,
-		    .peer = ep_connection_get_peer_ip (self->conn),
-		    .username = smtp_session_auth_username (op),
-		    .reason = "banned by the auth guard",
-		};
+		EpAuthLogin login = smtp_session_auth_login (self);
+
 		ep_log_info (SMTP_MODULE, self->id, "AUTH refused: %s", error->message);
-		ep_event_auth_failed_emit (ep_context_get_event_bus (self->server->ctx), &ev);
+		ep_auth_login_emit_failed (&login, EP_AUTH_LOGIN_BANNED_REASON);
 		smtp_session_send (self, 454, "4.7.0", SMTP_AUTH_TEMPFAIL);
 		smtp_session_close (self);
 		return;
@@ -2097,7 +2058,7 @@ smtp_session_on_guard_checked (GObject *source, GAsyncResult *res, gpointer user
 static void
 smtp_session_auth_need_credentials (SmtpSession *self)
 {
-	EpAuthGuard *guard = smtp_session_auth_guard (self);
+	EpAuthGuard *guard = ep_auth_login_get_guard (self->server->ctx);
 
 	smtp_session_suspend (self);
 	if (guard == NULL) {
