@@ -1,0 +1,301 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+
+#include "config.h"
+
+#include <string.h>
+
+#include "imap-session-private.h"
+
+/* ---- SEARCH --------------------------------------------------------------------------------- */
+
+typedef struct {
+	ImapSession *self; /* owned */
+	ImapSearchProgram *prog;
+	guint next_text;     /* index into prog->text_keys */
+	GPtrArray *messages; /* of EpStoreMessage: the view's, ascending */
+	guint next;	     /* index into messages */
+	GArray *result;	     /* guint32: sequence numbers or UIDs, ascending */
+	guint32 first, last; /* UIDs of the view */
+} ImapSearchOp;
+
+static void
+imap_search_op_free (ImapSearchOp *op)
+{
+	imap_search_program_free (op->prog);
+	g_ptr_array_unref (op->messages);
+	g_array_unref (op->result);
+	g_object_unref (op->self);
+	g_free (op);
+}
+
+static void imap_search_next (ImapSearchOp *op);
+
+static void
+imap_search_fail (ImapSearchOp *op, const GError *error)
+{
+	imap_session_store_error (op->self, error, "SEARCH");
+	if (!op->self->closing)
+		imap_session_done (op->self);
+	imap_search_op_free (op);
+}
+
+static void
+imap_search_complete (ImapSearchOp *op)
+{
+	ImapSession *self = op->self;
+	g_autofree char *answer = imap_search_format (op->prog, self->rev2, self->cmd->tag, self->uid,
+						      (const guint32 *)op->result->data, op->result->len);
+
+	imap_session_untagged (self, "%s", answer);
+	imap_session_tagged (self, "OK", NULL, self->uid ? "UID SEARCH completed" : "SEARCH completed");
+	imap_session_done (self);
+	imap_search_op_free (op);
+}
+
+static void
+imap_search_test (ImapSearchOp *op, const EpStoreMessage *m, GBytes *data, const char *header_text,
+		  const char *body_text)
+{
+	ImapMailbox *mbox = op->self->mbox;
+	guint32 seq = imap_mailbox_seq (mbox, m->uid);
+	gsize len = 0;
+	const char *d = data != NULL ? g_bytes_get_data (data, &len) : NULL;
+	ImapSearchMessage msg = {
+	    .seq = seq,
+	    .uid = m->uid,
+	    .flags = m->flags,
+	    .keywords = (const char *const *)m->keywords,
+	    .internal_date = m->internal_date,
+	    .size = m->size,
+	    .header = data != NULL ? (d != NULL ? d : "") : NULL,
+	    .header_len = d != NULL ? imap_search_header_length (d, len) : 0,
+	    .header_text = header_text,
+	    .body_text = body_text,
+	};
+
+	if (seq == 0)
+		return;
+	if (imap_search_match (op->prog->root, &msg, mbox->uids->len, op->last)) {
+		guint32 n = op->self->uid ? m->uid : seq;
+		g_array_append_val (op->result, n);
+	}
+}
+
+/* the case-folded texts of a message for BODY/TEXT, on the worker pool */
+typedef struct {
+	GBytes *data;
+	char *header_text;
+	char *body_text;
+} ImapSearchTexts;
+
+static void
+imap_search_texts_free (ImapSearchTexts *t)
+{
+	g_bytes_unref (t->data);
+	g_free (t->header_text);
+	g_free (t->body_text);
+	g_free (t);
+}
+
+static void
+imap_search_texts_thread (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+	ImapSearchTexts *t = task_data;
+	gsize len = 0;
+	const char *d = g_bytes_get_data (t->data, &len);
+
+	imap_search_message_text (d != NULL ? d : "", len, &t->header_text, &t->body_text);
+	g_task_return_boolean (task, TRUE);
+}
+
+static void
+imap_search_on_texts (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	ImapSearchOp *op = user_data;
+	ImapSearchTexts *t = g_task_get_task_data (G_TASK (res));
+	const EpStoreMessage *m = g_ptr_array_index (op->messages, op->next - 1);
+
+	if (op->self->closing) {
+		imap_search_op_free (op);
+		return;
+	}
+	/* a saturated pool did not run it: do it here */
+	if (!g_task_propagate_boolean (G_TASK (res), NULL)) {
+		gsize len = 0;
+		const char *d = g_bytes_get_data (t->data, &len);
+		imap_search_message_text (d != NULL ? d : "", len, &t->header_text, &t->body_text);
+	}
+	imap_search_test (op, m, t->data, t->header_text, t->body_text);
+	imap_search_next (op);
+}
+
+static void
+imap_search_on_read (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	ImapSearchOp *op = user_data;
+	ImapSession *self = op->self;
+	g_autoptr (GError) error = NULL;
+	g_autoptr (GBytes) data = ep_store_read_message_finish (EP_STORE (source), res, &error);
+	const EpStoreMessage *m = g_ptr_array_index (op->messages, op->next);
+	EpWorkerPool *pool = ep_context_get_worker_pool (self->server->ctx);
+
+	if (self->closing) {
+		imap_search_op_free (op);
+		return;
+	}
+	op->next++;
+	if (data == NULL) {
+		if (!g_error_matches (error, EP_ERROR, EP_ERROR_NOT_FOUND)) {
+			imap_search_fail (op, error);
+			return;
+		}
+		/* expunged meanwhile: it matches nothing */
+	} else if (imap_search_text_candidate (op->prog, m->uid)) {
+		/* the store's full-text answer is checked against the text itself */
+		ImapSearchTexts *t = g_new0 (ImapSearchTexts, 1);
+		t->data = g_bytes_ref (data);
+		if (g_bytes_get_size (data) > IMAP_PARSE_IN_POOL && pool != NULL) {
+			GTask *task = g_task_new (NULL, NULL, imap_search_on_texts, op);
+			g_task_set_task_data (task, t, (GDestroyNotify)imap_search_texts_free);
+			ep_worker_pool_run (pool, task, imap_search_texts_thread);
+			g_object_unref (task);
+			return;
+		}
+		imap_search_message_text (g_bytes_get_data (data, NULL) != NULL ? g_bytes_get_data (data, NULL) : "",
+					  g_bytes_get_size (data), &t->header_text, &t->body_text);
+		imap_search_test (op, m, data, t->header_text, t->body_text);
+		imap_search_texts_free (t);
+	} else {
+		imap_search_test (op, m, data, NULL, NULL);
+	}
+	imap_search_next (op);
+}
+
+/* tests the listed messages; a message is read when a header key needs
+ * it, or when the full-text index names it for a BODY/TEXT key */
+static void
+imap_search_next (ImapSearchOp *op)
+{
+	ImapSession *self = op->self;
+
+	if (self->closing) {
+		imap_search_op_free (op);
+		return;
+	}
+	for (; op->next < op->messages->len; op->next++) {
+		const EpStoreMessage *m = g_ptr_array_index (op->messages, op->next);
+		if (op->prog->need_header || imap_search_text_candidate (op->prog, m->uid)) {
+			ep_store_read_message_async (self->server->store, self->account, self->mbox->name, m->uid,
+						     self->cancellable, imap_search_on_read, op);
+			return;
+		}
+		imap_search_test (op, m, NULL, NULL, NULL);
+	}
+	imap_search_complete (op);
+}
+
+static void
+imap_search_on_messages (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	ImapSearchOp *op = user_data;
+	ImapSession *self = op->self;
+	g_autoptr (GError) error = NULL;
+	g_autoptr (GPtrArray) msgs = ep_store_list_messages_finish (EP_STORE (source), res, &error);
+	guint32 last = 0;
+	guint n;
+
+	if (self->closing) {
+		imap_search_op_free (op);
+		return;
+	}
+	if (msgs == NULL) {
+		imap_search_fail (op, error);
+		return;
+	}
+	n = msgs->len;
+	if (n > 0)
+		last = ((EpStoreMessage *)g_ptr_array_index (msgs, n - 1))->uid;
+	for (guint i = 0; i < msgs->len; i++) {
+		EpStoreMessage *m = g_ptr_array_index (msgs, i);
+		if (imap_mailbox_seq (self->mbox, m->uid) > 0)
+			g_ptr_array_add (op->messages, g_ptr_array_steal_index (msgs, i--));
+	}
+	if (n == IMAP_LIST_PAGE && last < op->last) {
+		ep_store_list_messages_async (self->server->store, self->account, self->mbox->name, last + 1, op->last,
+					      0, IMAP_LIST_PAGE, self->cancellable, imap_search_on_messages, op);
+		return;
+	}
+	imap_search_next (op);
+}
+
+static void imap_search_text_next (ImapSearchOp *op);
+
+static void
+imap_search_on_text (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	ImapSearchOp *op = user_data;
+	g_autoptr (GError) error = NULL;
+	GArray *uids = ep_store_search_text_finish (EP_STORE (source), res, &error);
+	ImapSearchKey *key;
+
+	if (op->self->closing) {
+		g_clear_pointer (&uids, g_array_unref);
+		imap_search_op_free (op);
+		return;
+	}
+	if (uids == NULL) {
+		imap_search_fail (op, error);
+		return;
+	}
+	key = g_ptr_array_index (op->prog->text_keys, op->next_text++);
+	key->uids = uids;
+	imap_search_text_next (op);
+}
+
+/* BODY and TEXT keys: asked of the store's full-text index first */
+static void
+imap_search_text_next (ImapSearchOp *op)
+{
+	ImapSession *self = op->self;
+
+	if (op->next_text < op->prog->text_keys->len) {
+		ImapSearchKey *key = g_ptr_array_index (op->prog->text_keys, op->next_text);
+		ep_store_search_text_async (self->server->store, self->account, self->mbox->name, key->str,
+					    self->cancellable, imap_search_on_text, op);
+		return;
+	}
+	ep_store_list_messages_async (self->server->store, self->account, self->mbox->name, op->first, op->last, 0,
+				      IMAP_LIST_PAGE, self->cancellable, imap_search_on_messages, op);
+}
+
+void
+imap_cmd_search (ImapSession *self, GPtrArray *args)
+{
+	ImapSearchError kind = IMAP_SEARCH_ERROR_SYNTAX;
+	const char *error_text = NULL;
+	g_autoptr (ImapSearchProgram) prog = imap_search_parse (args, &kind, &error_text);
+	GArray *uids = self->mbox->uids;
+	ImapSearchOp *op;
+
+	if (prog == NULL) {
+		if (kind == IMAP_SEARCH_ERROR_BADCHARSET)
+			imap_session_tagged (self, "NO", "BADCHARSET (UTF-8 US-ASCII)", "Unsupported charset");
+		else
+			imap_session_bad (self, error_text);
+		imap_session_done (self);
+		return;
+	}
+	op = g_new0 (ImapSearchOp, 1);
+	op->self = g_object_ref (self);
+	op->prog = g_steal_pointer (&prog);
+	op->messages = g_ptr_array_new_with_free_func ((GDestroyNotify)ep_store_message_free);
+	op->result = g_array_new (FALSE, FALSE, sizeof (guint32));
+	if (uids->len == 0) {
+		imap_search_complete (op);
+		return;
+	}
+	op->first = g_array_index (uids, guint32, 0);
+	op->last = g_array_index (uids, guint32, uids->len - 1);
+	imap_session_suspend (self);
+	imap_search_text_next (op);
+}

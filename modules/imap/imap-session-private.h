@@ -1,0 +1,133 @@
+/* SPDX-License-Identifier: GPL-2.0-or-later */
+#pragma once
+
+/*
+ * What the files of one IMAP session share: the session's state and the
+ * helpers every command uses (output, errors, the view of the selected
+ * mailbox, synchronisation).  imap-session.c owns the session's life and
+ * the dispatch; imap-auth.c, imap-mailbox.c, imap-cmd-fetch.c,
+ * imap-cmd-search.c and imap-cmd-copy.c hold the commands.
+ */
+
+#include "ep-sasl.h"
+
+#include "imap-fetch.h"
+#include "imap-parser.h"
+#include "imap-search.h"
+#include "imap-session.h"
+#include "imap-util.h"
+
+G_BEGIN_DECLS
+
+#define IMAP_MAX_AUTH_FAILURES 3
+#define IMAP_LIST_PAGE	       5000
+#define IMAP_OUTPUT_HIGH       (1024 * 1024)
+#define IMAP_OUTPUT_LOW	       (256 * 1024)
+#define IMAP_PARSE_IN_POOL     (64 * 1024) /* larger messages are parsed on the worker pool */
+
+typedef struct _ImapFetchOp ImapFetchOp;
+
+typedef enum {
+	IMAP_STATE_NOT_AUTH = 1 << 0,
+	IMAP_STATE_AUTH = 1 << 1,
+	IMAP_STATE_SELECTED = 1 << 2,
+	IMAP_STATE_LOGOUT = 1 << 3,
+} ImapState;
+
+#define IMAP_STATES_ANY	   (IMAP_STATE_NOT_AUTH | IMAP_STATE_AUTH | IMAP_STATE_SELECTED)
+#define IMAP_STATES_AUTHED (IMAP_STATE_AUTH | IMAP_STATE_SELECTED)
+
+/* the selected mailbox as this session sees it */
+typedef struct {
+	char *name;
+	gint64 id;
+	guint32 uidvalidity;
+	guint32 uidnext;
+	guint64 modseq; /* changes up to this one are in the view */
+	gboolean read_only;
+	GArray *uids; /* guint32, ascending: message n is uids[n - 1] */
+} ImapMailbox;
+
+typedef struct {
+	char *mechanism;
+	EpSaslServer *sasl;
+	EpAuthVerifyCtx verify;
+	gboolean awaiting;	  /* a continuation was sent: the next line is the client's response */
+	gboolean success_pending; /* success with data: the client's empty response is awaited */
+	guint delay_id;
+	gboolean is_login; /* LOGIN, not AUTHENTICATE */
+} ImapAuthOp;
+
+struct _ImapSession {
+	GObject parent_instance;
+
+	ImapServer *server;
+	EpConnection *conn;
+	const char *id;
+	char *listener_kind;
+	GCancellable *cancellable;
+	ImapParser *parser;
+	ImapState state;
+	gboolean busy;
+	gboolean closing;
+	gboolean rev2;
+	gboolean auth_recording;
+	guint n_errors;
+	guint n_auth_failures;
+	char *account;
+	ImapCommand *cmd; /* the command being executed */
+	gboolean uid;	  /* it is UID FETCH/STORE/... */
+	ImapAuthOp *auth_op;
+	ImapMailbox *mbox;
+	gboolean idling;
+	gboolean idle_done_pending; /* DONE arrived during a synchronisation */
+	gboolean changed;	    /* mailbox.changed seen, not synchronised yet */
+	gboolean syncing;
+	/* FETCH in progress */
+	ImapFetchOp *fetch;
+	char *appenduid; /* APPEND's or COPY's response code (UIDPLUS) */
+};
+
+typedef void (*ImapSyncDone) (ImapSession *self);
+
+/* ---- output (imap-session.c) */
+void imap_auth_op_free (ImapAuthOp *op);
+void imap_session_auth_line (ImapSession *self, const char *line, gsize len);
+void imap_cmd_login (ImapSession *self, GPtrArray *args);
+void imap_cmd_authenticate (ImapSession *self, GPtrArray *args);
+void imap_cmd_expunge (ImapSession *self, GPtrArray *args);
+void imap_cmd_close (ImapSession *self, GPtrArray *args);
+void imap_cmd_copy (ImapSession *self, GPtrArray *args);
+void imap_cmd_append (ImapSession *self, GPtrArray *args);
+GArray *imap_session_resolve_set (ImapSession *self, const ImapArg *arg);
+void imap_fetch_op_free (ImapFetchOp *op);
+void imap_fetch_abandon_drained (ImapSession *self);
+void imap_cmd_fetch (ImapSession *self, GPtrArray *args);
+void imap_cmd_store (ImapSession *self, GPtrArray *args);
+void imap_cmd_search (ImapSession *self, GPtrArray *args);
+void imap_cmd_select (ImapSession *self, GPtrArray *args);
+void imap_cmd_unselect (ImapSession *self, GPtrArray *args);
+void imap_cmd_list (ImapSession *self, GPtrArray *args);
+void imap_cmd_status (ImapSession *self, GPtrArray *args);
+void imap_cmd_mailbox_op (ImapSession *self, GPtrArray *args);
+void imap_session_write (ImapSession *self, const char *text);
+void imap_session_untagged (ImapSession *self, const char *format, ...) G_GNUC_PRINTF (2, 3);
+void imap_session_tagged (ImapSession *self, const char *status, const char *code, const char *text);
+void imap_session_bye (ImapSession *self, const char *text);
+void imap_session_suspend (ImapSession *self);
+void imap_session_done (ImapSession *self);
+void imap_session_bad (ImapSession *self, const char *text);
+void imap_session_store_error (ImapSession *self, const GError *error, const char *what);
+char *imap_session_auth_mechanisms (ImapSession *self);
+char *imap_session_capabilities (ImapSession *self);
+char *imap_session_mailbox_in (ImapSession *self, const ImapArg *arg);
+void imap_session_append_mailbox (ImapSession *self, GString *out, const char *name);
+void imap_mailbox_free (ImapMailbox *mbox);
+guint imap_mailbox_seq (ImapMailbox *mbox, guint32 uid);
+gboolean imap_uids_contain (GArray *uids, guint32 uid);
+void imap_session_unselect (ImapSession *self);
+void imap_session_append_fetch_flags (GString *line, const EpStoreMessage *m);
+void imap_session_sync (ImapSession *self, ImapSyncDone done);
+void imap_session_tagged_ok_done (ImapSession *self);
+
+G_END_DECLS
