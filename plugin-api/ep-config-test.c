@@ -115,6 +115,33 @@ test_config_env (void)
 	out = ep_config_substitute_env ("a = 1\nb = \"${OOPS\"\n", "f.toml", &error);
 	g_assert_null (out);
 	g_assert_nonnull (strstr (error->message, "f.toml:2: unterminated"));
+	g_clear_error (&error);
+
+	/* comments are left alone wherever they start; a `#` inside a string is not one */
+	g_clear_pointer (&out, g_free);
+	out = ep_config_substitute_env ("# password = \"${EP_TEST_UNSET_VARIABLE}\"\n"
+					"a = \"x#${EP_TEST_DB_PASSWORD}\" # ${EP_TEST_UNSET_VARIABLE}\n"
+					"b = 'y#${EP_TEST_DB_PASSWORD}' # ${NOPE\n"
+					"c = \"q\\\"#${EP_TEST_DB_PASSWORD}\"\n"
+					"d = \"\"\"\n# ${EP_TEST_DB_PASSWORD}\"\"\"\n"
+					"e = '''\n#${EP_TEST_DB_PASSWORD}'''\n"
+					"f = \"$${EP_TEST_DB_PASSWORD} $5\"\n",
+					"f.toml", &error);
+	g_assert_no_error (error);
+	g_assert_cmpstr (out, ==,
+			 "# password = \"${EP_TEST_UNSET_VARIABLE}\"\n"
+			 "a = \"x#s3cret\" # ${EP_TEST_UNSET_VARIABLE}\n"
+			 "b = 'y#s3cret' # ${NOPE\n"
+			 "c = \"q\\\"#s3cret\"\n"
+			 "d = \"\"\"\n# s3cret\"\"\"\n"
+			 "e = '''\n#s3cret'''\n"
+			 "f = \"${EP_TEST_DB_PASSWORD} $5\"\n");
+
+	/* lines are still counted through comments */
+	g_clear_pointer (&out, g_free);
+	out = ep_config_substitute_env ("# ${A}\n# ${B}\nx = \"${EP_TEST_UNSET_VARIABLE}\"\n", "g.toml", &error);
+	g_assert_null (out);
+	g_assert_cmpstr (error->message, ==, "g.toml:3: environment variable EP_TEST_UNSET_VARIABLE is not set");
 }
 
 static void

@@ -352,13 +352,82 @@ ep_config_init (EpConfig *self)
 
 /* ---- loading ------------------------------------------------------------ */
 
+/* Where the scanner of ep_config_substitute_env() is in the TOML text: a
+ * `#` starts a comment only outside strings, and comments are copied as
+ * they are. */
+typedef enum {
+	EP_TOML_LEX_PLAIN,
+	EP_TOML_LEX_COMMENT,
+	EP_TOML_LEX_BASIC,	/* "..." */
+	EP_TOML_LEX_LITERAL,	/* '...' */
+	EP_TOML_LEX_ML_BASIC,	/* """...""" */
+	EP_TOML_LEX_ML_LITERAL, /* '''...''' */
+} EpTomlLex;
+
+/* Advances the lexical state over the text at @p; returns how many octets
+ * it took (a three-quote delimiter, an escape). */
+static gsize
+ep_config_lex_step (EpTomlLex *state, const char *p)
+{
+	switch (*state) {
+	case EP_TOML_LEX_PLAIN:
+		if (*p == '#') {
+			*state = EP_TOML_LEX_COMMENT;
+		} else if (g_str_has_prefix (p, "\"\"\"")) {
+			*state = EP_TOML_LEX_ML_BASIC;
+			return 3;
+		} else if (g_str_has_prefix (p, "'''")) {
+			*state = EP_TOML_LEX_ML_LITERAL;
+			return 3;
+		} else if (*p == '"') {
+			*state = EP_TOML_LEX_BASIC;
+		} else if (*p == '\'') {
+			*state = EP_TOML_LEX_LITERAL;
+		}
+		return 1;
+	case EP_TOML_LEX_COMMENT:
+		if (*p == '\n')
+			*state = EP_TOML_LEX_PLAIN;
+		return 1;
+	case EP_TOML_LEX_BASIC:
+		if (*p == '\\' && p[1] != '\0' && p[1] != '\n')
+			return 2;
+		/* a newline ends a broken string: the parser will say so */
+		if (*p == '"' || *p == '\n')
+			*state = EP_TOML_LEX_PLAIN;
+		return 1;
+	case EP_TOML_LEX_LITERAL:
+		if (*p == '\'' || *p == '\n')
+			*state = EP_TOML_LEX_PLAIN;
+		return 1;
+	case EP_TOML_LEX_ML_BASIC:
+		if (*p == '\\' && p[1] != '\0')
+			return 2;
+		if (g_str_has_prefix (p, "\"\"\"")) {
+			*state = EP_TOML_LEX_PLAIN;
+			return 3;
+		}
+		return 1;
+	case EP_TOML_LEX_ML_LITERAL:
+		if (g_str_has_prefix (p, "'''")) {
+			*state = EP_TOML_LEX_PLAIN;
+			return 3;
+		}
+		return 1;
+	default:
+		g_assert_not_reached ();
+	}
+}
+
 /**
  * ep_config_substitute_env:
  * @text: the file's text
  * @filename: for messages
  *
- * Replaces every `${NAME}` with the value of the environment variable NAME.
- * The substitution is textual and happens before parsing.
+ * Replaces every `${NAME}` with the value of the environment variable NAME,
+ * in values and strings but not in comments (a commented-out example may
+ * name a variable that is not set).  `$${` stands for a literal `${`.  The
+ * substitution is textual and happens before parsing.
  *
  * Returns: (transfer full): the new text, or %NULL when a variable is unset
  * or a `${` is not terminated.
@@ -367,6 +436,7 @@ char *
 ep_config_substitute_env (const char *text, const char *filename, GError **error)
 {
 	g_autoptr(GString) out = g_string_sized_new (strlen (text) + 64);
+	EpTomlLex state = EP_TOML_LEX_PLAIN;
 	guint line = 1;
 	const char *p = text;
 
@@ -375,9 +445,21 @@ ep_config_substitute_env (const char *text, const char *filename, GError **error
 		const char *value;
 		g_autofree char *name = NULL;
 
-		if (p[0] != '$' || p[1] != '{') {
-			if (*p == '\n')
-				line++;
+		if (state == EP_TOML_LEX_COMMENT || p[0] != '$') {
+			gsize n = ep_config_lex_step (&state, p);
+			for (gsize i = 0; i < n && *p != '\0'; i++) {
+				if (*p == '\n')
+					line++;
+				g_string_append_c (out, *p++);
+			}
+			continue;
+		}
+		if (g_str_has_prefix (p, "$${")) {
+			g_string_append (out, "${");
+			p += 3;
+			continue;
+		}
+		if (p[1] != '{') {
 			g_string_append_c (out, *p++);
 			continue;
 		}
