@@ -104,12 +104,23 @@ imap_select_on_tombstones (GObject *source, GAsyncResult *res, gpointer user_dat
 		imap_select_op_free (op);
 		return;
 	}
+	/* expunged after the messages were listed: the client has not seen
+	 * the view yet, so it leaves the view now */
+	for (guint i = 0; i < gone->len; i++) {
+		guint seq = imap_mailbox_seq (op->mbox, g_array_index (gone, EpStoreTombstone, i).uid);
+		if (seq == 0)
+			continue;
+		g_array_remove_index (uids, seq - 1);
+		if (op->first_unseen == seq)
+			op->first_unseen = 0;
+		else if (op->first_unseen > seq)
+			op->first_unseen--;
+	}
 	known_up_to = imap_qresync_known_up_to (&op->params, (const guint32 *)uids->data, uids->len);
 	op->vanished = g_array_new (FALSE, FALSE, sizeof (guint32));
 	for (guint i = 0; i < gone->len; i++) {
 		const EpStoreTombstone *t = &g_array_index (gone, EpStoreTombstone, i);
-		if (t->uid > known_up_to && imap_select_params_knows (&op->params, t->uid) &&
-		    !imap_uids_contain (uids, t->uid))
+		if (t->uid > known_up_to && imap_select_params_knows (&op->params, t->uid))
 			g_array_append_val (op->vanished, t->uid);
 	}
 	g_array_sort (op->vanished, imap_uid_cmp);
@@ -154,8 +165,8 @@ imap_select_on_messages (GObject *source, GAsyncResult *res, gpointer user_data)
 		return;
 	}
 	if (op->resync) {
-		/* listed after the messages: one expunged meanwhile stays in
-		 * the view, to be told as VANISHED by the next synchronisation */
+		/* listed after the messages, so that every expunge is in the
+		 * view or in VANISHED (EARLIER) */
 		ep_store_list_tombstones_async (self->server->store, self->account, op->mbox->name, op->params.modseq,
 						self->cancellable, imap_select_on_tombstones, op);
 		return;

@@ -293,9 +293,12 @@ typedef struct {
 	ImapSyncDone done;
 	guint64 since;
 	guint64 max_modseq;
+	gboolean listed_changes; /* a changed message was listed */
+	gboolean rechecked;	 /* the tombstones were listed again after the messages */
 } ImapSyncOp;
 
 static void imap_session_idle_finish (ImapSession *self);
+static void imap_sync_on_tombstones (GObject *source, GAsyncResult *res, gpointer user_data);
 
 static void
 imap_sync_finish (ImapSyncOp *op)
@@ -343,6 +346,7 @@ imap_sync_on_messages (GObject *source, GAsyncResult *res, gpointer user_data)
 
 		last_uid = m->uid;
 		op->max_modseq = MAX (op->max_modseq, m->modseq);
+		op->listed_changes = TRUE;
 		if (seq > 0) {
 			g_autoptr (GString) line = g_string_new (NULL);
 			g_string_append_printf (line, "%u FETCH (UID %u ", seq, m->uid);
@@ -364,6 +368,16 @@ imap_sync_on_messages (GObject *source, GAsyncResult *res, gpointer user_data)
 		ep_store_list_messages_async (self->server->store, self->account, self->mbox->name, last_uid + 1,
 					      G_MAXUINT32, op->since, IMAP_LIST_PAGE, self->cancellable,
 					      imap_sync_on_messages, op);
+		return;
+	}
+	/* an expunge committed after the tombstones were listed may have a
+	 * MODSEQ below a change listed since: the view's MODSEQ would pass it
+	 * by, so the tombstones are listed once more (RFC 7162 clients rely on
+	 * hearing of every expunge) */
+	if (op->listed_changes && !op->rechecked) {
+		op->rechecked = TRUE;
+		ep_store_list_tombstones_async (self->server->store, self->account, self->mbox->name, op->since,
+						self->cancellable, imap_sync_on_tombstones, op);
 		return;
 	}
 	imap_sync_finish (op);
@@ -403,6 +417,10 @@ imap_sync_on_tombstones (GObject *source, GAsyncResult *res, gpointer user_data)
 		g_array_sort (vanished, imap_uid_cmp);
 		imap_search_append_set (line, (const guint32 *)vanished->data, vanished->len);
 		imap_session_untagged (self, "%s", line->str);
+	}
+	if (op->rechecked) {
+		imap_sync_finish (op);
+		return;
 	}
 	ep_store_list_messages_async (self->server->store, self->account, self->mbox->name, 1, G_MAXUINT32, op->since,
 				      IMAP_LIST_PAGE, self->cancellable, imap_sync_on_messages, op);
