@@ -65,6 +65,9 @@ struct _ImapFetchOp {
 	GHashTable *messages; /* uid → EpStoreMessage */
 	guint next;	      /* index into uids */
 	gboolean draining;    /* waiting for the client to read */
+	ImapFetchModifiers mods;
+	GArray *vanished_set; /* (nullable): UID FETCH's set, for VANISHED */
+	gboolean with_modseq; /* MODSEQ (and UID) in every response */
 };
 
 void
@@ -73,6 +76,7 @@ imap_fetch_op_free (ImapFetchOp *op)
 	if (op->self->fetch == op)
 		op->self->fetch = NULL;
 	imap_fetch_items_clear (&op->items);
+	g_clear_pointer (&op->vanished_set, g_array_unref);
 	g_array_unref (op->uids);
 	g_hash_table_unref (op->messages);
 	g_object_unref (op->self);
@@ -121,9 +125,13 @@ imap_fetch_write (ImapFetchOp *op, const EpStoreMessage *m, GBytes *data, EpMime
 
 #define SEP() (first ? (first = FALSE, (void)0) : (void)g_string_append_c (line, ' '))
 	g_string_append_printf (line, "* %u FETCH (", seq);
-	if (it->uid || self->uid) {
+	if (it->uid || self->uid || op->with_modseq) {
 		SEP ();
 		g_string_append_printf (line, "UID %u", m->uid);
+	}
+	if (it->modseq || op->with_modseq) {
+		SEP ();
+		g_string_append_printf (line, "MODSEQ (%" G_GUINT64_FORMAT ")", m->modseq);
 	}
 	if (it->flags || (it->set_seen && !self->mbox->read_only)) {
 		SEP ();
@@ -304,14 +312,15 @@ imap_fetch_on_messages (GObject *source, GAsyncResult *res, gpointer user_data)
 		last = ((EpStoreMessage *)g_ptr_array_index (msgs, n - 1))->uid;
 	for (guint i = 0; i < msgs->len; i++) {
 		EpStoreMessage *m = g_ptr_array_index (msgs, i);
-		if (imap_mailbox_seq (self->mbox, m->uid) > 0)
+		if (imap_mailbox_seq (self->mbox, m->uid) > 0 &&
+		    (!op->mods.changedsince_set || m->modseq > op->mods.changedsince))
 			g_hash_table_insert (op->messages, GUINT_TO_POINTER (m->uid),
 					     g_ptr_array_steal_index (msgs, i--));
 	}
 	if (n == IMAP_LIST_PAGE && last < last_wanted) {
 		ep_store_list_messages_async (self->server->store, self->account, self->mbox->name, last + 1,
-					      last_wanted, 0, IMAP_LIST_PAGE, self->cancellable, imap_fetch_on_messages,
-					      op);
+					      last_wanted, op->mods.changedsince, IMAP_LIST_PAGE, self->cancellable,
+					      imap_fetch_on_messages, op);
 		return;
 	}
 	imap_fetch_next (op);
@@ -321,12 +330,21 @@ static void
 imap_fetch_list (ImapFetchOp *op)
 {
 	ImapSession *self = op->self;
-	guint32 first = g_array_index (op->uids, guint32, 0);
-	guint32 last = g_array_index (op->uids, guint32, op->uids->len - 1);
+	guint32 first, last;
 
-	ep_store_list_messages_async (self->server->store, self->account, self->mbox->name, first, last, 0,
-				      IMAP_LIST_PAGE, self->cancellable, imap_fetch_on_messages, op);
+	if (op->uids->len == 0) {
+		imap_fetch_complete (op);
+		return;
+	}
+	first = g_array_index (op->uids, guint32, 0);
+	last = g_array_index (op->uids, guint32, op->uids->len - 1);
+	/* CHANGEDSINCE: only what changed after it (the store's filter) */
+	ep_store_list_messages_async (self->server->store, self->account, self->mbox->name, first, last,
+				      op->mods.changedsince, IMAP_LIST_PAGE, self->cancellable, imap_fetch_on_messages,
+				      op);
 }
+
+static void imap_fetch_start (ImapFetchOp *op);
 
 static void
 imap_fetch_on_seen (GObject *source, GAsyncResult *res, gpointer user_data)
@@ -341,6 +359,57 @@ imap_fetch_on_seen (GObject *source, GAsyncResult *res, gpointer user_data)
 	}
 	if (changes == NULL)
 		ep_log_warning (IMAP_MODULE, op->self->id, "FETCH could not set \\Seen: %s", error->message);
+	imap_fetch_start (op);
+}
+
+/* UID FETCH … (CHANGEDSINCE n VANISHED): the UIDs of the set expunged
+ * since n, before the FETCH responses (RFC 7162 §3.2.6) */
+static void
+imap_fetch_on_tombstones (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	ImapFetchOp *op = user_data;
+	ImapSession *self = op->self;
+	g_autoptr (GError) error = NULL;
+	g_autoptr (GArray) gone = ep_store_list_tombstones_finish (EP_STORE (source), res, &error);
+	g_autoptr (GArray) vanished = g_array_new (FALSE, FALSE, sizeof (guint32));
+
+	if (self->closing) {
+		imap_fetch_op_free (op);
+		return;
+	}
+	if (gone == NULL) {
+		self->fetch = NULL;
+		imap_session_store_error (self, error, "FETCH");
+		imap_session_done (self);
+		imap_fetch_op_free (op);
+		return;
+	}
+	for (guint i = 0; i < gone->len; i++) {
+		const EpStoreTombstone *t = &g_array_index (gone, EpStoreTombstone, i);
+		/* one still in the view is told by the next synchronisation */
+		if (imap_seqset_contains (op->vanished_set, t->uid, G_MAXUINT32) &&
+		    imap_mailbox_seq (self->mbox, t->uid) == 0)
+			g_array_append_val (vanished, t->uid);
+	}
+	if (vanished->len > 0) {
+		g_autoptr (GString) line = g_string_new ("VANISHED (EARLIER) ");
+		g_array_sort (vanished, imap_uid_cmp);
+		imap_search_append_set (line, (const guint32 *)vanished->data, vanished->len);
+		imap_session_untagged (self, "%s", line->str);
+	}
+	imap_fetch_list (op);
+}
+
+static void
+imap_fetch_start (ImapFetchOp *op)
+{
+	ImapSession *self = op->self;
+
+	if (op->vanished_set != NULL) {
+		ep_store_list_tombstones_async (self->server->store, self->account, self->mbox->name,
+						op->mods.changedsince, self->cancellable, imap_fetch_on_tombstones, op);
+		return;
+	}
 	imap_fetch_list (op);
 }
 
@@ -350,10 +419,21 @@ imap_cmd_fetch (ImapSession *self, GPtrArray *args)
 	const char *error_text = NULL;
 	ImapFetchOp *op;
 	g_autoptr (GArray) uids = NULL;
+	ImapFetchModifiers mods = {0};
 
-	if (args->len != 2) {
-		imap_session_bad (self,
-				  args->len > 2 ? "FETCH modifiers are not supported" : "FETCH takes a set and items");
+	if (args->len != 2 && args->len != 3) {
+		imap_session_bad (self, "FETCH takes a set, items and modifiers");
+		imap_session_done (self);
+		return;
+	}
+	if (args->len == 3 && !imap_fetch_modifiers_parse (g_ptr_array_index (args, 2), &mods, &error_text)) {
+		imap_session_bad (self, error_text);
+		imap_session_done (self);
+		return;
+	}
+	if (mods.vanished && (!self->uid || !self->qresync)) {
+		imap_session_bad (self, !self->uid ? "VANISHED is for UID FETCH"
+						   : "QRESYNC is not enabled (ENABLE QRESYNC first)");
 		imap_session_done (self);
 		return;
 	}
@@ -366,25 +446,35 @@ imap_cmd_fetch (ImapSession *self, GPtrArray *args)
 	op->self = g_object_ref (self);
 	op->messages = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify)ep_store_message_free);
 	op->uids = g_steal_pointer (&uids);
+	op->mods = mods;
 	if (!imap_fetch_parse (g_ptr_array_index (args, 1), &op->items, &error_text)) {
 		imap_session_bad (self, error_text);
 		imap_session_done (self);
 		imap_fetch_op_free (op);
 		return;
 	}
-	if (op->uids->len == 0) {
+	/* MODSEQ and CHANGEDSINCE enable CONDSTORE; CHANGEDSINCE implies MODSEQ */
+	if (op->items.modseq || mods.changedsince_set) {
+		imap_session_enable_condstore (self);
+		op->items.modseq = TRUE;
+	}
+	/* a FETCH that sets \Seen tells UID and the new MODSEQ (RFC 7162 §3.1) */
+	op->with_modseq = self->condstore && op->items.set_seen && !self->mbox->read_only;
+	if (mods.vanished)
+		op->vanished_set = imap_seqset_parse (imap_arg_get_atom (g_ptr_array_index (args, 0)), NULL);
+	if (op->uids->len == 0 && op->vanished_set == NULL) {
 		imap_fetch_complete (op);
 		return;
 	}
 	self->fetch = op;
 	imap_session_suspend (self);
-	if (op->items.set_seen && !self->mbox->read_only) {
+	if (op->items.set_seen && !self->mbox->read_only && op->uids->len > 0) {
 		ep_store_store_flags_async (self->server->store, self->account, self->mbox->name,
 					    (const guint32 *)op->uids->data, op->uids->len, EP_STORE_FLAGS_ADD,
 					    EP_STORE_FLAG_SEEN, NULL, 0, self->cancellable, imap_fetch_on_seen, op);
 		return;
 	}
-	imap_fetch_list (op);
+	imap_fetch_start (op);
 }
 
 /* The connection closed: a FETCH that waits for the client to read never
@@ -398,50 +488,103 @@ imap_fetch_abandon_drained (ImapSession *self)
 
 /* ---- STORE ---------------------------------------------------------------------------------- */
 
+typedef struct {
+	ImapSession *self; /* owned */
+	gboolean silent;
+	GArray *modified; /* guint32: UNCHANGEDSINCE failed (UIDs), ascending */
+} ImapStoreOp;
+
+static void
+imap_store_op_free (ImapStoreOp *op)
+{
+	g_array_unref (op->modified);
+	g_object_unref (op->self);
+	g_free (op);
+}
+
+/* the tagged answer; [MODIFIED set] when UNCHANGEDSINCE refused some
+ * (message numbers for STORE, UIDs for UID STORE: RFC 7162 §3.1.3) */
+static void
+imap_store_complete (ImapStoreOp *op)
+{
+	ImapSession *self = op->self;
+	g_autoptr (GArray) numbers = g_array_new (FALSE, FALSE, sizeof (guint32));
+	g_autoptr (GString) code = g_string_new ("MODIFIED ");
+
+	for (guint i = 0; i < op->modified->len; i++) {
+		guint32 uid = g_array_index (op->modified, guint32, i);
+		guint32 n = self->uid ? uid : imap_mailbox_seq (self->mbox, uid);
+		if (n > 0)
+			g_array_append_val (numbers, n);
+	}
+	g_array_sort (numbers, imap_uid_cmp);
+	if (numbers->len > 0) {
+		imap_search_append_set (code, (const guint32 *)numbers->data, numbers->len);
+		imap_session_tagged (self, "OK", code->str, "Conditional STORE failed");
+	} else {
+		imap_session_tagged (self, "OK", NULL, self->uid ? "UID STORE completed" : "STORE completed");
+	}
+	imap_session_done (self);
+	imap_store_op_free (op);
+}
+
 static void
 imap_store_on_done (GObject *source, GAsyncResult *res, gpointer user_data)
 {
-	g_autoptr (ImapSession) self = user_data;
+	ImapStoreOp *op = user_data;
+	ImapSession *self = op->self;
 	g_autoptr (GError) error = NULL;
 	g_autoptr (GPtrArray) changes = ep_store_store_flags_finish (EP_STORE (source), res, &error);
-	const char *item = imap_arg_get_atom (g_ptr_array_index (self->cmd->args, self->uid ? 2 : 1));
-	gboolean silent =
-	    item != NULL && g_str_has_suffix (item, ".SILENT")
-		? TRUE
-		: (item != NULL && strlen (item) > 7 && g_ascii_strcasecmp (item + strlen (item) - 7, ".SILENT") == 0);
 
-	if (self->closing)
+	if (self->closing) {
+		imap_store_op_free (op);
 		return;
+	}
 	if (changes == NULL) {
 		imap_session_store_error (self, error, "STORE");
 		imap_session_done (self);
+		imap_store_op_free (op);
 		return;
 	}
-	for (guint i = 0; i < changes->len && !silent; i++) {
+	for (guint i = 0; i < changes->len; i++) {
 		EpStoreFlagChange *c = g_ptr_array_index (changes, i);
 		guint seq = self->mbox != NULL ? imap_mailbox_seq (self->mbox, c->uid) : 0;
 		g_autoptr (GString) line = NULL;
 
-		if (seq == 0)
+		if (c->failed) {
+			g_array_append_val (op->modified, c->uid);
+			continue;
+		}
+		/* with CONDSTORE even .SILENT tells the new MODSEQ (RFC 7162 §3.1.3) */
+		if (seq == 0 || (op->silent && !self->condstore))
 			continue;
 		line = g_string_new (NULL);
 		g_string_append_printf (line, "%u FETCH (", seq);
-		if (self->uid)
-			g_string_append_printf (line, "UID %u ", c->uid);
-		g_string_append (line, "FLAGS (");
-		imap_append_flags (line, c->flags, (const char *const *)c->keywords);
-		g_string_append (line, "))");
+		if (self->uid || self->condstore)
+			g_string_append_printf (line, "UID %u", c->uid);
+		if (!op->silent) {
+			if (self->uid || self->condstore)
+				g_string_append_c (line, ' ');
+			g_string_append (line, "FLAGS (");
+			imap_append_flags (line, c->flags, (const char *const *)c->keywords);
+			g_string_append_c (line, ')');
+		}
+		if (self->condstore)
+			g_string_append_printf (line, " MODSEQ (%" G_GUINT64_FORMAT ")", c->modseq);
+		g_string_append_c (line, ')');
 		imap_session_untagged (self, "%s", line->str);
 	}
-	imap_session_tagged (self, "OK", NULL, self->uid ? "UID STORE completed" : "STORE completed");
-	imap_session_done (self);
+	g_array_sort (op->modified, imap_uid_cmp);
+	imap_store_complete (op);
 }
 
 void
 imap_cmd_store (ImapSession *self, GPtrArray *args)
 {
-	const char *item = args->len == 3 ? imap_arg_get_atom (g_ptr_array_index (args, 1)) : NULL;
-	const ImapArg *flags_arg = args->len == 3 ? g_ptr_array_index (args, 2) : NULL;
+	gboolean has_mods = args->len == 4;
+	const char *item =
+	    args->len == 3 || has_mods ? imap_arg_get_atom (g_ptr_array_index (args, args->len - 2)) : NULL;
+	const ImapArg *flags_arg = item != NULL ? g_ptr_array_index (args, args->len - 1) : NULL;
 	g_autoptr (GArray) uids = NULL;
 	g_autoptr (GPtrArray) keywords = g_ptr_array_new ();
 	EpStoreFlags flags = 0;
@@ -449,16 +592,27 @@ imap_cmd_store (ImapSession *self, GPtrArray *args)
 	g_autofree char *up = NULL;
 	GPtrArray *list;
 	GPtrArray single = {0};
+	guint64 unchangedsince = 0;
+	gboolean silent = FALSE;
+	const char *error_text = NULL;
+	ImapStoreOp *op;
 
 	if (item == NULL) {
-		imap_session_bad (self, args->len > 3 ? "STORE modifiers are not supported"
+		imap_session_bad (self, args->len > 4 ? "STORE takes a set, modifiers, an item and flags"
 						      : "STORE takes a set, an item and flags");
 		imap_session_done (self);
 		return;
 	}
+	if (has_mods && !imap_store_modifiers_parse (g_ptr_array_index (args, 1), &unchangedsince, &error_text)) {
+		imap_session_bad (self, error_text);
+		imap_session_done (self);
+		return;
+	}
 	up = g_ascii_strup (item, -1);
-	if (g_str_has_suffix (up, ".SILENT"))
+	if (g_str_has_suffix (up, ".SILENT")) {
 		up[strlen (up) - 7] = '\0';
+		silent = TRUE;
+	}
 	if (strcmp (up, "FLAGS") == 0)
 		mode = EP_STORE_FLAGS_REPLACE;
 	else if (strcmp (up, "+FLAGS") == 0)
@@ -502,13 +656,25 @@ imap_cmd_store (ImapSession *self, GPtrArray *args)
 		imap_session_done (self);
 		return;
 	}
+	/* UNCHANGEDSINCE enables CONDSTORE */
+	if (has_mods)
+		imap_session_enable_condstore (self);
+	op = g_new0 (ImapStoreOp, 1);
+	op->self = g_object_ref (self);
+	op->silent = silent;
+	op->modified = g_array_new (FALSE, FALSE, sizeof (guint32));
 	if (uids->len == 0) {
-		imap_session_tagged (self, "OK", NULL, self->uid ? "UID STORE completed" : "STORE completed");
-		imap_session_done (self);
+		imap_store_complete (op);
+		return;
+	}
+	/* UNCHANGEDSINCE 0 fails for every message: each has a MODSEQ */
+	if (has_mods && unchangedsince == 0) {
+		g_array_append_vals (op->modified, uids->data, uids->len);
+		imap_store_complete (op);
 		return;
 	}
 	imap_session_suspend (self);
 	ep_store_store_flags_async (self->server->store, self->account, self->mbox->name, (const guint32 *)uids->data,
-				    uids->len, mode, flags, (const char *const *)keywords->pdata, 0, self->cancellable,
-				    imap_store_on_done, g_object_ref (self));
+				    uids->len, mode, flags, (const char *const *)keywords->pdata, unchangedsince,
+				    self->cancellable, imap_store_on_done, op);
 }

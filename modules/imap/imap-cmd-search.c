@@ -15,6 +15,7 @@ typedef struct {
 	GPtrArray *messages; /* of EpStoreMessage: the view's, ascending */
 	guint next;	     /* index into messages */
 	GArray *result;	     /* guint32: sequence numbers or UIDs, ascending */
+	GArray *modseqs;     /* guint64: the MODSEQ of each result */
 	guint32 first, last; /* UIDs of the view */
 } ImapSearchOp;
 
@@ -24,6 +25,7 @@ imap_search_op_free (ImapSearchOp *op)
 	imap_search_program_free (op->prog);
 	g_ptr_array_unref (op->messages);
 	g_array_unref (op->result);
+	g_array_unref (op->modseqs);
 	g_object_unref (op->self);
 	g_free (op);
 }
@@ -43,8 +45,12 @@ static void
 imap_search_complete (ImapSearchOp *op)
 {
 	ImapSession *self = op->self;
-	g_autofree char *answer = imap_search_format (op->prog, self->rev2, self->cmd->tag, self->uid,
-						      (const guint32 *)op->result->data, op->result->len);
+	g_autofree char *answer = NULL;
+
+	op->prog->result_modseq =
+	    imap_search_result_modseq (op->prog, self->rev2, (const guint64 *)op->modseqs->data, op->modseqs->len);
+	answer = imap_search_format (op->prog, self->rev2, self->cmd->tag, self->uid, (const guint32 *)op->result->data,
+				     op->result->len);
 
 	imap_session_untagged (self, "%s", answer);
 	imap_session_tagged (self, "OK", NULL, self->uid ? "UID SEARCH completed" : "SEARCH completed");
@@ -67,6 +73,7 @@ imap_search_test (ImapSearchOp *op, const EpStoreMessage *m, GBytes *data, const
 	    .keywords = (const char *const *)m->keywords,
 	    .internal_date = m->internal_date,
 	    .size = m->size,
+	    .modseq = m->modseq,
 	    .header = data != NULL ? (d != NULL ? d : "") : NULL,
 	    .header_len = d != NULL ? imap_search_header_length (d, len) : 0,
 	    .header_text = header_text,
@@ -78,6 +85,7 @@ imap_search_test (ImapSearchOp *op, const EpStoreMessage *m, GBytes *data, const
 	if (imap_search_match (op->prog->root, &msg, mbox->uids->len, op->last)) {
 		guint32 n = op->self->uid ? m->uid : seq;
 		g_array_append_val (op->result, n);
+		g_array_append_val (op->modseqs, m->modseq);
 	}
 }
 
@@ -290,6 +298,10 @@ imap_cmd_search (ImapSession *self, GPtrArray *args)
 	op->prog = g_steal_pointer (&prog);
 	op->messages = g_ptr_array_new_with_free_func ((GDestroyNotify)ep_store_message_free);
 	op->result = g_array_new (FALSE, FALSE, sizeof (guint32));
+	op->modseqs = g_array_new (FALSE, FALSE, sizeof (guint64));
+	/* SEARCH MODSEQ enables CONDSTORE (RFC 7162 §3.1) */
+	if (op->prog->has_modseq)
+		imap_session_enable_condstore (self);
 	if (uids->len == 0) {
 		imap_search_complete (op);
 		return;

@@ -176,6 +176,8 @@ imap_fetch_parse_one (const char *atom, ImapFetchItems *items)
 		return items->size = TRUE;
 	if (g_ascii_strcasecmp (atom, "INTERNALDATE") == 0)
 		return items->internaldate = TRUE;
+	if (g_ascii_strcasecmp (atom, "MODSEQ") == 0)
+		return items->modseq = TRUE;
 	if (g_ascii_strcasecmp (atom, "ENVELOPE") == 0) {
 		items->need_data = items->need_mime = TRUE;
 		return items->envelope = TRUE;

@@ -36,6 +36,7 @@ typedef struct {
 
 typedef struct {
 	gboolean uid, flags, size, internaldate, envelope, bodystructure, body;
+	gboolean modseq;    /* MODSEQ (RFC 7162 CONDSTORE) */
 	GPtrArray *bodies;  /* of ImapBodyItem */
 	gboolean set_seen;  /* a non-peek body item */
 	gboolean need_data; /* the message's octets are needed */

@@ -14,11 +14,18 @@ typedef struct {
 	EpStoreMailbox *info;
 	guint n_unseen;
 	guint first_unseen;
+	ImapSelectParams params;
+	gboolean resync;    /* QRESYNC with the mailbox's UIDVALIDITY: tell what changed */
+	GPtrArray *changed; /* of EpStoreMessage: changed since the client's MODSEQ */
+	GArray *vanished;   /* guint32: expunged since, ascending */
 } ImapSelectOp;
 
 static void
 imap_select_op_free (ImapSelectOp *op)
 {
+	imap_select_params_clear (&op->params);
+	g_clear_pointer (&op->changed, g_ptr_array_unref);
+	g_clear_pointer (&op->vanished, g_array_unref);
 	g_clear_pointer (&op->mbox, imap_mailbox_free);
 	g_clear_pointer (&op->info, ep_store_mailbox_free);
 	g_object_unref (op->self);
@@ -52,11 +59,73 @@ imap_select_finish (ImapSelectOp *op)
 		imap_session_append_mailbox (self, list, mbox->name);
 		imap_session_untagged (self, "%s", list->str);
 	}
+	/* QRESYNC (RFC 7162 §3.2.5): what the client missed, by UID */
+	if (op->vanished != NULL && op->vanished->len > 0) {
+		g_autoptr (GString) line = g_string_new ("VANISHED (EARLIER) ");
+		imap_search_append_set (line, (const guint32 *)op->vanished->data, op->vanished->len);
+		imap_session_untagged (self, "%s", line->str);
+	}
+	for (guint i = 0; op->changed != NULL && i < op->changed->len; i++) {
+		const EpStoreMessage *m = g_ptr_array_index (op->changed, i);
+		g_autoptr (GString) line = g_string_new (NULL);
+		guint seq = imap_mailbox_seq (mbox, m->uid);
+
+		if (seq == 0)
+			continue;
+		g_string_append_printf (line, "%u FETCH (UID %u ", seq, m->uid);
+		imap_session_append_fetch_flags (line, m);
+		g_string_append_printf (line, " MODSEQ (%" G_GUINT64_FORMAT "))", m->modseq);
+		imap_session_untagged (self, "%s", line->str);
+	}
 	self->mbox = g_steal_pointer (&op->mbox);
 	self->state = IMAP_STATE_SELECTED;
 	imap_session_tagged (self, "OK", self->mbox->read_only ? "READ-ONLY" : "READ-WRITE",
 			     self->mbox->read_only ? "EXAMINE completed" : "SELECT completed");
 	imap_session_done (self);
+}
+
+static void
+imap_select_on_tombstones (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	ImapSelectOp *op = user_data;
+	ImapSession *self = op->self;
+	g_autoptr (GError) error = NULL;
+	g_autoptr (GArray) gone = ep_store_list_tombstones_finish (EP_STORE (source), res, &error);
+	GArray *uids = op->mbox->uids;
+	guint32 known_up_to;
+
+	if (self->closing) {
+		imap_select_op_free (op);
+		return;
+	}
+	if (gone == NULL) {
+		imap_session_store_error (self, error, "SELECT");
+		imap_session_done (self);
+		imap_select_op_free (op);
+		return;
+	}
+	/* expunged after the messages were listed: the client has not seen
+	 * the view yet, so it leaves the view now */
+	for (guint i = 0; i < gone->len; i++) {
+		guint seq = imap_mailbox_seq (op->mbox, g_array_index (gone, EpStoreTombstone, i).uid);
+		if (seq == 0)
+			continue;
+		g_array_remove_index (uids, seq - 1);
+		if (op->first_unseen == seq)
+			op->first_unseen = 0;
+		else if (op->first_unseen > seq)
+			op->first_unseen--;
+	}
+	known_up_to = imap_qresync_known_up_to (&op->params, (const guint32 *)uids->data, uids->len);
+	op->vanished = g_array_new (FALSE, FALSE, sizeof (guint32));
+	for (guint i = 0; i < gone->len; i++) {
+		const EpStoreTombstone *t = &g_array_index (gone, EpStoreTombstone, i);
+		if (t->uid > known_up_to && imap_select_params_knows (&op->params, t->uid))
+			g_array_append_val (op->vanished, t->uid);
+	}
+	g_array_sort (op->vanished, imap_uid_cmp);
+	imap_select_finish (op);
+	imap_select_op_free (op);
 }
 
 static void
@@ -87,10 +156,19 @@ imap_select_on_messages (GObject *source, GAsyncResult *res, gpointer user_data)
 			op->first_unseen = op->mbox->uids->len;
 		if (m->uid >= op->mbox->uidnext)
 			op->mbox->uidnext = m->uid + 1;
+		if (op->resync && m->modseq > op->params.modseq && imap_select_params_knows (&op->params, m->uid))
+			g_ptr_array_add (op->changed, g_ptr_array_steal_index (msgs, i--));
 	}
 	if (msgs->len == IMAP_LIST_PAGE && last < G_MAXUINT32) {
 		ep_store_list_messages_async (self->server->store, self->account, op->mbox->name, last + 1, G_MAXUINT32,
 					      0, IMAP_LIST_PAGE, self->cancellable, imap_select_on_messages, op);
+		return;
+	}
+	if (op->resync) {
+		/* listed after the messages, so that every expunge is in the
+		 * view or in VANISHED (EARLIER) */
+		ep_store_list_tombstones_async (self->server->store, self->account, op->mbox->name, op->params.modseq,
+						self->cancellable, imap_select_on_tombstones, op);
 		return;
 	}
 	imap_select_finish (op);
@@ -126,6 +204,11 @@ imap_select_on_mailbox (GObject *source, GAsyncResult *res, gpointer user_data)
 	op->mbox->uidvalidity = info->uidvalidity;
 	op->mbox->uidnext = (guint32)MIN (info->uidnext, (guint64)G_MAXUINT32);
 	op->mbox->modseq = info->highest_modseq;
+	/* a QRESYNC for another UIDVALIDITY is a plain SELECT (RFC 7162 §3.2.5) */
+	if (op->params.qresync && op->params.uidvalidity == info->uidvalidity) {
+		op->resync = TRUE;
+		op->changed = g_ptr_array_new_with_free_func ((GDestroyNotify)ep_store_message_free);
+	}
 	ep_store_list_messages_async (self->server->store, self->account, op->mbox->name, 1, G_MAXUINT32, 0,
 				      IMAP_LIST_PAGE, self->cancellable, imap_select_on_messages, op);
 }
@@ -134,26 +217,43 @@ void
 imap_cmd_select (ImapSession *self, GPtrArray *args)
 {
 	g_autofree char *name = NULL;
+	ImapSelectParams params = {0};
+	const char *error_text = NULL;
 	ImapSelectOp *op;
 
-	if (args->len != 1) {
-		imap_session_bad (self, "SELECT takes a mailbox name");
+	if (args->len != 1 && args->len != 2) {
+		imap_session_bad (self, "SELECT takes a mailbox name and parameters");
+		imap_session_done (self);
+		return;
+	}
+	if (args->len == 2 && !imap_select_params_parse (g_ptr_array_index (args, 1), &params, &error_text)) {
+		imap_session_bad (self, error_text);
+		imap_session_done (self);
+		return;
+	}
+	if (params.qresync && !self->qresync) {
+		imap_select_params_clear (&params);
+		imap_session_bad (self, "QRESYNC is not enabled (ENABLE QRESYNC first)");
 		imap_session_done (self);
 		return;
 	}
 	/* a failed SELECT leaves no mailbox selected (RFC 9051 §6.3.2) */
 	if (self->mbox != NULL) {
 		imap_session_unselect (self);
-		if (self->rev2)
+		if (self->rev2 || self->qresync)
 			imap_session_untagged (self, "OK [CLOSED] Previous mailbox closed");
 	}
+	if (params.condstore)
+		imap_session_enable_condstore (self);
 	name = imap_session_mailbox_in (self, g_ptr_array_index (args, 0));
 	if (name == NULL) {
+		imap_select_params_clear (&params);
 		imap_session_done (self);
 		return;
 	}
 	op = g_new0 (ImapSelectOp, 1);
 	op->self = g_object_ref (self);
+	op->params = params;
 	op->mbox = g_new0 (ImapMailbox, 1);
 	op->mbox->name = g_strdup (name);
 	op->mbox->uids = g_array_new (FALSE, FALSE, sizeof (guint32));
@@ -306,6 +406,8 @@ imap_status_reply (ImapListOp *op, EpStoreMailbox *b, guint n_deleted)
 			g_string_append_printf (line, "SIZE %" G_GUINT64_FORMAT, b->size);
 		else if (strcmp (it, "DELETED") == 0)
 			g_string_append_printf (line, "DELETED %u", n_deleted);
+		else if (strcmp (it, "HIGHESTMODSEQ") == 0)
+			g_string_append_printf (line, "HIGHESTMODSEQ %" G_GUINT64_FORMAT, b->highest_modseq);
 	}
 	g_string_append_c (line, ')');
 	imap_session_untagged (self, "%s", line->str);
@@ -393,8 +495,8 @@ imap_status_on_mailbox (GObject *source, GAsyncResult *res, gpointer user_data)
 void
 imap_cmd_status (ImapSession *self, GPtrArray *args)
 {
-	static const char *const known[] = {"MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN",
-					    "RECENT",	"SIZE",	   "DELETED",	  NULL};
+	static const char *const known[] = {"MESSAGES", "UIDNEXT", "UIDVALIDITY",   "UNSEEN", "RECENT",
+					    "SIZE",	"DELETED", "HIGHESTMODSEQ", NULL};
 	const ImapArg *list = args->len == 2 ? g_ptr_array_index (args, 1) : NULL;
 	g_autofree char *name = NULL;
 	g_autoptr (GPtrArray) items = g_ptr_array_new_with_free_func (g_free);
@@ -416,6 +518,9 @@ imap_cmd_status (ImapSession *self, GPtrArray *args)
 		g_ptr_array_add (items, g_steal_pointer (&up));
 	}
 	g_ptr_array_add (items, NULL);
+	/* STATUS HIGHESTMODSEQ enables CONDSTORE (RFC 7162 §3.1) */
+	if (g_strv_contains ((const char *const *)items->pdata, "HIGHESTMODSEQ"))
+		imap_session_enable_condstore (self);
 	name = imap_session_mailbox_in (self, g_ptr_array_index (args, 0));
 	if (name == NULL) {
 		imap_session_done (self);

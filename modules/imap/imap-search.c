@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "ep-mime.h"
+#include "imap-condstore.h"
 #include "imap-search.h"
 
 #define IMAP_SEARCH_MAX_DEPTH 64
@@ -224,6 +225,46 @@ imap_search_parse_number (const char *s, guint64 *out)
 	return TRUE;
 }
 
+/* MODSEQ [entry-name entry-type-req] mod-sequence-valzer (RFC 7162
+ * §3.1.5).  The store keeps one MODSEQ per message, which is at least that
+ * of any of its flags, so the entry is checked and then disregarded. */
+static ImapSearchKey *
+imap_search_parse_modseq (ImapSearchParser *p)
+{
+	const ImapArg *a = imap_search_next_arg (p);
+	const char *n;
+	g_autoptr (ImapSearchKey) key = NULL;
+
+	if (a == NULL)
+		return NULL;
+	if (a->type == IMAP_ARG_QUOTED) {
+		const ImapArg *type = imap_search_next_arg (p);
+		const char *t = type != NULL ? imap_arg_get_atom (type) : NULL;
+		if (type == NULL)
+			return NULL;
+		if (g_ascii_strncasecmp (a->str, "/flags/", 7) != 0 || a->str[7] == '\0') {
+			p->error = "Invalid MODSEQ entry name";
+			return NULL;
+		}
+		if (t == NULL || (g_ascii_strcasecmp (t, "priv") != 0 && g_ascii_strcasecmp (t, "shared") != 0 &&
+				  g_ascii_strcasecmp (t, "all") != 0)) {
+			p->error = "Invalid MODSEQ entry type";
+			return NULL;
+		}
+		a = imap_search_next_arg (p);
+		if (a == NULL)
+			return NULL;
+	}
+	n = imap_arg_get_atom (a);
+	key = imap_search_key_new (IMAP_SEARCH_MODSEQ);
+	if (!imap_modseq_parse (n, TRUE, &key->modseq)) {
+		p->error = "Invalid mod-sequence in search key";
+		return NULL;
+	}
+	p->prog->has_modseq = TRUE;
+	return g_steal_pointer (&key);
+}
+
 /* the keys of a parenthesized list, or of the whole program, ANDed */
 static ImapSearchKey *
 imap_search_parse_and (ImapSearchParser *p, GPtrArray *args, guint depth)
@@ -361,6 +402,8 @@ imap_search_parse_key (ImapSearchParser *p, guint depth)
 		key->size = size;
 		return g_steal_pointer (&key);
 	}
+	if (g_ascii_strcasecmp (name, "MODSEQ") == 0)
+		return imap_search_parse_modseq (p);
 	if (g_ascii_strcasecmp (name, "NOT") == 0) {
 		ImapSearchKey *k = imap_search_parse_key (p, depth + 1);
 		if (k == NULL)
@@ -613,6 +656,8 @@ imap_search_match (const ImapSearchKey *key, const ImapSearchMessage *msg, guint
 		return n_messages > 0 && imap_seqset_contains (key->seqset, msg->seq, n_messages);
 	case IMAP_SEARCH_UIDSET:
 		return max_uid > 0 && imap_seqset_contains (key->seqset, msg->uid, max_uid);
+	case IMAP_SEARCH_MODSEQ:
+		return msg->modseq >= key->modseq;
 	}
 	return FALSE;
 }
@@ -687,6 +732,27 @@ imap_search_header_length (const char *data, gsize len)
 	return len;
 }
 
+guint64
+imap_search_result_modseq (const ImapSearchProgram *prog, gboolean esearch, const guint64 *modseqs, guint len)
+{
+	guint64 max = 0;
+
+	if (!prog->has_modseq || len == 0)
+		return 0;
+	if ((esearch || prog->has_return) &&
+	    (prog->returns & (IMAP_SEARCH_RETURN_ALL | IMAP_SEARCH_RETURN_COUNT)) == 0) {
+		/* MIN and MAX only: the messages they name */
+		if (prog->returns & IMAP_SEARCH_RETURN_MIN)
+			max = modseqs[0];
+		if (prog->returns & IMAP_SEARCH_RETURN_MAX)
+			max = MAX (max, modseqs[len - 1]);
+		return max;
+	}
+	for (guint i = 0; i < len; i++)
+		max = MAX (max, modseqs[i]);
+	return max;
+}
+
 void
 imap_search_append_set (GString *out, const guint32 *n, guint len)
 {
@@ -714,6 +780,8 @@ imap_search_format (const ImapSearchProgram *prog, gboolean esearch, const char 
 		out = g_string_new ("SEARCH");
 		for (guint i = 0; i < len; i++)
 			g_string_append_printf (out, " %u", n[i]);
+		if (prog->result_modseq > 0 && len > 0)
+			g_string_append_printf (out, " (MODSEQ %" G_GUINT64_FORMAT ")", prog->result_modseq);
 		return g_string_free (out, FALSE);
 	}
 	out = g_string_new ("ESEARCH (TAG ");
@@ -736,5 +804,7 @@ imap_search_format (const ImapSearchProgram *prog, gboolean esearch, const char 
 	}
 	if (prog->returns & IMAP_SEARCH_RETURN_COUNT)
 		g_string_append_printf (out, " COUNT %u", len);
+	if (prog->result_modseq > 0 && len > 0)
+		g_string_append_printf (out, " MODSEQ %" G_GUINT64_FORMAT, prog->result_modseq);
 	return g_string_free (out, FALSE);
 }

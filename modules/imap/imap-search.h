@@ -36,6 +36,7 @@ typedef enum {
 	IMAP_SEARCH_SMALLER,
 	IMAP_SEARCH_SEQSET, /* set */
 	IMAP_SEARCH_UIDSET, /* set */
+	IMAP_SEARCH_MODSEQ, /* modseq: MODSEQ >= it (RFC 7162 CONDSTORE) */
 } ImapSearchKeyType;
 
 typedef struct _ImapSearchKey ImapSearchKey;
@@ -50,6 +51,7 @@ struct _ImapSearchKey {
 	char *folded; /* TEXT: case-folded */
 	guint32 day;  /* julian day (GDate) */
 	guint64 size;
+	guint64 modseq;
 	GArray *seqset; /* of ImapSeqRange */
 	GArray *uids;	/* TEXT: ascending guint32, filled in by the caller */
 };
@@ -66,7 +68,9 @@ typedef struct {
 	gboolean has_return; /* RETURN (...) was given: answer ESEARCH */
 	guint returns;	     /* ImapSearchReturn; RETURN () means ALL */
 	gboolean need_header;
-	GPtrArray *text_keys; /* of ImapSearchKey, borrowed from the tree */
+	GPtrArray *text_keys;  /* of ImapSearchKey, borrowed from the tree */
+	gboolean has_modseq;   /* a MODSEQ key: the answer carries MODSEQ */
+	guint64 result_modseq; /* set by the caller (imap_search_result_modseq()); 0: none */
 } ImapSearchProgram;
 
 typedef enum {
@@ -93,6 +97,7 @@ typedef struct {
 	const char *const *keywords;
 	gint64 internal_date;
 	guint64 size;
+	guint64 modseq;
 	const char *header; /* (nullable): the header block, when need_header */
 	gsize header_len;
 	/* (nullable): case-folded decoded text of the header and of the text
@@ -117,11 +122,18 @@ void imap_search_message_text (const char *data, gsize len, char **header_text, 
 /* Whether the full-text answer of a BODY/TEXT key holds @uid */
 gboolean imap_search_text_candidate (const ImapSearchProgram *prog, guint32 uid);
 
+/* The MODSEQ an answer carries (RFC 7162 §3.1.5): the highest of the
+ * messages it returns (of all matches with ALL or COUNT, else of those
+ * MIN and MAX name); 0 without a MODSEQ key or without matches.
+ * @modseqs: of the matches, in the order of the matches. */
+guint64 imap_search_result_modseq (const ImapSearchProgram *prog, gboolean esearch, const guint64 *modseqs, guint len);
+
 /* "1:3,5,7:9" from ascending numbers */
 void imap_search_append_set (GString *out, const guint32 *n, guint len);
 
 /* The untagged answer, without "* " and CRLF: "SEARCH 1 2" or "ESEARCH
- * (TAG "t") UID MIN 1 COUNT 2".  @n: the matches, ascending. */
+ * (TAG "t") UID MIN 1 COUNT 2".  @n: the matches, ascending.  With
+ * prog->result_modseq: "SEARCH 1 2 (MODSEQ 9)", "ESEARCH … MODSEQ 9". */
 char *imap_search_format (const ImapSearchProgram *prog, gboolean esearch, const char *tag, gboolean uid,
 			  const guint32 *n, guint len);
 

@@ -11,6 +11,7 @@
 
 #include "ep-sasl.h"
 
+#include "imap-condstore.h"
 #include "imap-fetch.h"
 #include "imap-parser.h"
 #include "imap-search.h"
@@ -71,6 +72,8 @@ struct _ImapSession {
 	gboolean busy;
 	gboolean closing;
 	gboolean rev2;
+	gboolean condstore; /* CONDSTORE enabled (RFC 7162): FETCH responses carry MODSEQ */
+	gboolean qresync;   /* QRESYNC enabled: expunges are told as VANISHED */
 	gboolean auth_recording;
 	guint n_errors;
 	guint n_auth_failures;
@@ -129,5 +132,7 @@ void imap_session_unselect (ImapSession *self);
 void imap_session_append_fetch_flags (GString *line, const EpStoreMessage *m);
 void imap_session_sync (ImapSession *self, ImapSyncDone done);
 void imap_session_tagged_ok_done (ImapSession *self);
+void imap_session_enable_condstore (ImapSession *self);
+gint imap_uid_cmp (gconstpointer a, gconstpointer b);
 
 G_END_DECLS

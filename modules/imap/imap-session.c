@@ -165,6 +165,7 @@ imap_session_capabilities (ImapSession *self)
 		g_string_append_printf (
 		    out, " UNSELECT UIDPLUS MOVE SPECIAL-USE CHILDREN ESEARCH APPENDLIMIT=%" G_GUINT64_FORMAT,
 		    self->server->limits.append_limit);
+		g_string_append (out, " CONDSTORE QRESYNC");
 	}
 	return g_string_free (out, FALSE);
 }
@@ -292,9 +293,12 @@ typedef struct {
 	ImapSyncDone done;
 	guint64 since;
 	guint64 max_modseq;
+	gboolean listed_changes; /* a changed message was listed */
+	gboolean rechecked;	 /* the tombstones were listed again after the messages */
 } ImapSyncOp;
 
 static void imap_session_idle_finish (ImapSession *self);
+static void imap_sync_on_tombstones (GObject *source, GAsyncResult *res, gpointer user_data);
 
 static void
 imap_sync_finish (ImapSyncOp *op)
@@ -342,10 +346,13 @@ imap_sync_on_messages (GObject *source, GAsyncResult *res, gpointer user_data)
 
 		last_uid = m->uid;
 		op->max_modseq = MAX (op->max_modseq, m->modseq);
+		op->listed_changes = TRUE;
 		if (seq > 0) {
 			g_autoptr (GString) line = g_string_new (NULL);
 			g_string_append_printf (line, "%u FETCH (UID %u ", seq, m->uid);
 			imap_session_append_fetch_flags (line, m);
+			if (self->condstore)
+				g_string_append_printf (line, " MODSEQ (%" G_GUINT64_FORMAT ")", m->modseq);
 			g_string_append_c (line, ')');
 			imap_session_untagged (self, "%s", line->str);
 		} else if (uids->len == 0 || m->uid > g_array_index (uids, guint32, uids->len - 1)) {
@@ -363,6 +370,16 @@ imap_sync_on_messages (GObject *source, GAsyncResult *res, gpointer user_data)
 					      imap_sync_on_messages, op);
 		return;
 	}
+	/* an expunge committed after the tombstones were listed may have a
+	 * MODSEQ below a change listed since: the view's MODSEQ would pass it
+	 * by, so the tombstones are listed once more (RFC 7162 clients rely on
+	 * hearing of every expunge) */
+	if (op->listed_changes && !op->rechecked) {
+		op->rechecked = TRUE;
+		ep_store_list_tombstones_async (self->server->store, self->account, self->mbox->name, op->since,
+						self->cancellable, imap_sync_on_tombstones, op);
+		return;
+	}
 	imap_sync_finish (op);
 }
 
@@ -373,6 +390,7 @@ imap_sync_on_tombstones (GObject *source, GAsyncResult *res, gpointer user_data)
 	ImapSession *self = op->self;
 	g_autoptr (GError) error = NULL;
 	g_autoptr (GArray) gone = ep_store_list_tombstones_finish (EP_STORE (source), res, &error);
+	g_autoptr (GArray) vanished = g_array_new (FALSE, FALSE, sizeof (guint32));
 
 	if (gone == NULL || self->closing || self->mbox == NULL) {
 		if (error != NULL && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
@@ -388,14 +406,29 @@ imap_sync_on_tombstones (GObject *source, GAsyncResult *res, gpointer user_data)
 		if (seq == 0)
 			continue;
 		g_array_remove_index (self->mbox->uids, seq - 1);
-		imap_session_untagged (self, "%u EXPUNGE", seq);
+		if (self->qresync)
+			g_array_append_val (vanished, t->uid);
+		else
+			imap_session_untagged (self, "%u EXPUNGE", seq);
+	}
+	/* QRESYNC: the UIDs instead, in one response (RFC 7162 §3.2.10) */
+	if (vanished->len > 0) {
+		g_autoptr (GString) line = g_string_new ("VANISHED ");
+		g_array_sort (vanished, imap_uid_cmp);
+		imap_search_append_set (line, (const guint32 *)vanished->data, vanished->len);
+		imap_session_untagged (self, "%s", line->str);
+	}
+	if (op->rechecked) {
+		imap_sync_finish (op);
+		return;
 	}
 	ep_store_list_messages_async (self->server->store, self->account, self->mbox->name, 1, G_MAXUINT32, op->since,
 				      IMAP_LIST_PAGE, self->cancellable, imap_sync_on_messages, op);
 }
 
 /* Expunges, flag changes and new messages since the view's MODSEQ, told
- * to the client as untagged EXPUNGE, FETCH and EXISTS; then @done. */
+ * to the client as untagged EXPUNGE (VANISHED with QRESYNC), FETCH and
+ * EXISTS; then @done. */
 void
 imap_session_sync (ImapSession *self, ImapSyncDone done)
 {
@@ -415,6 +448,26 @@ imap_session_sync (ImapSession *self, ImapSyncDone done)
 	op->max_modseq = self->mbox->modseq;
 	ep_store_list_tombstones_async (self->server->store, self->account, self->mbox->name, op->since,
 					self->cancellable, imap_sync_on_tombstones, op);
+}
+
+gint
+imap_uid_cmp (gconstpointer a, gconstpointer b)
+{
+	guint32 x = *(const guint32 *)a, y = *(const guint32 *)b;
+
+	return x < y ? -1 : x > y;
+}
+
+/* CONDSTORE is on from now on (RFC 7162 §3.1): the first command that
+ * enables it in the selected state tells the mailbox's HIGHESTMODSEQ */
+void
+imap_session_enable_condstore (ImapSession *self)
+{
+	if (self->condstore)
+		return;
+	self->condstore = TRUE;
+	if (self->mbox != NULL)
+		imap_session_untagged (self, "OK [HIGHESTMODSEQ %" G_GUINT64_FORMAT "] Highest", self->mbox->modseq);
 }
 
 void
@@ -513,6 +566,14 @@ imap_cmd_enable (ImapSession *self, GPtrArray *args)
 		if (g_ascii_strcasecmp (cap, "IMAP4rev2") == 0 && !self->rev2) {
 			self->rev2 = TRUE;
 			g_string_append (enabled, " IMAP4rev2");
+		} else if (g_ascii_strcasecmp (cap, "CONDSTORE") == 0 && !self->condstore) {
+			imap_session_enable_condstore (self);
+			g_string_append (enabled, " CONDSTORE");
+		} else if (g_ascii_strcasecmp (cap, "QRESYNC") == 0 && !self->qresync) {
+			/* QRESYNC implies CONDSTORE (RFC 7162 §3.2.3) */
+			imap_session_enable_condstore (self);
+			self->qresync = TRUE;
+			g_string_append (enabled, " QRESYNC");
 		}
 	}
 	imap_session_untagged (self, "%s", enabled->str);

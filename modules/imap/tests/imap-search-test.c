@@ -30,8 +30,8 @@ static void
 test_render (GString *out, const ImapSearchKey *k)
 {
 	static const char *const names[] = {
-	    "AND", "OR",    "NOT",	  "ALL",    "NONE",	 "FLAG",   "KEYWORD", "HEADER", "TEXT",	 "BEFORE",
-	    "ON",  "SINCE", "SENTBEFORE", "SENTON", "SENTSINCE", "LARGER", "SMALLER", "SEQSET", "UIDSET"};
+	    "AND", "OR",    "NOT",	  "ALL",    "NONE",	 "FLAG",   "KEYWORD", "HEADER", "TEXT",	  "BEFORE",
+	    "ON",  "SINCE", "SENTBEFORE", "SENTON", "SENTSINCE", "LARGER", "SMALLER", "SEQSET", "UIDSET", "MODSEQ"};
 
 	g_string_append_printf (out, "(%s", names[k->type]);
 	switch (k->type) {
@@ -50,6 +50,9 @@ test_render (GString *out, const ImapSearchKey *k)
 	case IMAP_SEARCH_LARGER:
 	case IMAP_SEARCH_SMALLER:
 		g_string_append_printf (out, " %" G_GUINT64_FORMAT, k->size);
+		break;
+	case IMAP_SEARCH_MODSEQ:
+		g_string_append_printf (out, " %" G_GUINT64_FORMAT, k->modseq);
 		break;
 	case IMAP_SEARCH_SEQSET:
 	case IMAP_SEARCH_UIDSET:
@@ -99,6 +102,10 @@ test_parse (void)
 	    {"charset us-ascii ALL", "(AND (ALL))", FALSE, 0},
 	    {"RETURN (MIN COUNT) ALL", "(AND (ALL))", FALSE, 0},
 	    {"RETURN () CHARSET UTF-8 ALL", "(AND (ALL))", FALSE, 0},
+	    {"MODSEQ 0", "(AND (MODSEQ 0))", FALSE, 0},
+	    {"modseq 9223372036854775807 SEEN", "(AND (MODSEQ 9223372036854775807) (FLAG 1 1))", FALSE, 0},
+	    {"MODSEQ \"/flags/\\\\draft\" all 620162338", "(AND (MODSEQ 620162338))", FALSE, 0},
+	    {"NOT MODSEQ \"/flags/$Junk\" PRIV 7", "(AND (NOT (MODSEQ 7)))", FALSE, 0},
 	};
 	static const struct {
 		const char *program;
@@ -127,6 +134,15 @@ test_parse (void)
 	    {"$", IMAP_SEARCH_ERROR_SAVED},
 	    {"UID $", IMAP_SEARCH_ERROR_SAVED},
 	    {"0", IMAP_SEARCH_ERROR_SYNTAX},
+	    {"MODSEQ", IMAP_SEARCH_ERROR_SYNTAX},
+	    {"MODSEQ x", IMAP_SEARCH_ERROR_SYNTAX},
+	    {"MODSEQ -1", IMAP_SEARCH_ERROR_SYNTAX},
+	    {"MODSEQ 01", IMAP_SEARCH_ERROR_SYNTAX},
+	    {"MODSEQ 9223372036854775808", IMAP_SEARCH_ERROR_SYNTAX},
+	    {"MODSEQ \"/flags/\\\\seen\" mine 5", IMAP_SEARCH_ERROR_SYNTAX},
+	    {"MODSEQ \"/other/x\" all 5", IMAP_SEARCH_ERROR_SYNTAX},
+	    {"MODSEQ \"/flags/\" all 5", IMAP_SEARCH_ERROR_SYNTAX},
+	    {"MODSEQ \"/flags/x\" all", IMAP_SEARCH_ERROR_SYNTAX},
 	};
 
 	for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
@@ -212,6 +228,7 @@ test_search (const char *program, guint32 *text_uids, guint n_text_uids)
 	const char *text = NULL;
 	g_autoptr (ImapSearchProgram) prog = imap_search_parse (cmd->args, &kind, &text);
 	g_autoptr (GArray) found = g_array_new (FALSE, FALSE, sizeof (guint32));
+	g_autoptr (GArray) modseqs = g_array_new (FALSE, FALSE, sizeof (guint64));
 
 	g_assert_nonnull (prog);
 	for (guint i = 0; i < prog->text_keys->len; i++) {
@@ -230,12 +247,16 @@ test_search (const char *program, guint32 *text_uids, guint n_text_uids)
 		    .keywords = (const char *const *)kw,
 		    .internal_date = test_messages[i].internal_date,
 		    .size = test_messages[i].size,
+		    .modseq = (i + 1) * 100,
 		    .header = prog->need_header ? m : NULL,
 		    .header_len = prog->need_header ? imap_search_header_length (m, strlen (m)) : 0,
 		};
-		if (imap_search_match (prog->root, &msg, G_N_ELEMENTS (test_messages), 50))
+		if (imap_search_match (prog->root, &msg, G_N_ELEMENTS (test_messages), 50)) {
 			g_array_append_val (found, msg.seq);
+			g_array_append_val (modseqs, msg.modseq);
+		}
 	}
+	prog->result_modseq = imap_search_result_modseq (prog, FALSE, (const guint64 *)modseqs->data, modseqs->len);
 	return imap_search_format (prog, FALSE, "t", FALSE, (const guint32 *)found->data, found->len);
 }
 
@@ -306,6 +327,12 @@ test_match (void)
 	    {"((SEEN) (NOT FLAGGED))", "SEARCH 1"},
 	    {"TEXT anything", "SEARCH 2 4"},
 	    {"NOT BODY anything", "SEARCH 1 3 5"},
+	    {"MODSEQ 300", "SEARCH 3 4 5 (MODSEQ 500)"},
+	    {"MODSEQ 301", "SEARCH 4 5 (MODSEQ 500)"},
+	    {"MODSEQ 600", "SEARCH"},
+	    {"NOT MODSEQ 200", "SEARCH 1 (MODSEQ 100)"},
+	    {"MODSEQ 0 SEEN", "SEARCH 1 2 (MODSEQ 200)"},
+	    {"OR MODSEQ 500 FLAGGED", "SEARCH 2 5 (MODSEQ 500)"},
 	};
 	guint32 text_uids[] = {20, 40};
 
@@ -344,6 +371,45 @@ test_format (void)
 		g_autoptr (ImapSearchProgram) prog = imap_search_parse (cmd->args, &kind, &text);
 		g_autofree char *got =
 		    imap_search_format (prog, cases[i].esearch, "a\"b", cases[i].uid, n, cases[i].len);
+		g_assert_cmpstr (got, ==, cases[i].answer);
+	}
+}
+
+/* the MODSEQ of an answer: of every match, or of those MIN and MAX name */
+static void
+test_result_modseq (void)
+{
+	const guint32 n[] = {1, 2, 3};
+	const guint64 modseqs[] = {5, 9, 7};
+	static const struct {
+		const char *program;
+		gboolean esearch;
+		guint len;
+		const char *answer;
+	} cases[] = {
+	    {"MODSEQ 1", FALSE, 3, "SEARCH 1 2 3 (MODSEQ 9)"},
+	    {"MODSEQ 1", FALSE, 0, "SEARCH"},
+	    {"MODSEQ 1", TRUE, 3, "ESEARCH (TAG \"t\") ALL 1:3 MODSEQ 9"},
+	    {"MODSEQ 1", TRUE, 0, "ESEARCH (TAG \"t\")"},
+	    {"RETURN (MIN) MODSEQ 1", FALSE, 3, "ESEARCH (TAG \"t\") MIN 1 MODSEQ 5"},
+	    {"RETURN (MIN MAX) MODSEQ 1", TRUE, 3, "ESEARCH (TAG \"t\") MIN 1 MAX 3 MODSEQ 7"},
+	    {"RETURN (MAX) MODSEQ 1", TRUE, 2, "ESEARCH (TAG \"t\") MAX 2 MODSEQ 9"},
+	    {"RETURN (COUNT) MODSEQ 1", TRUE, 3, "ESEARCH (TAG \"t\") COUNT 3 MODSEQ 9"},
+	    {"RETURN (COUNT) MODSEQ 1", TRUE, 0, "ESEARCH (TAG \"t\") COUNT 0"},
+	    {"RETURN (MIN) ALL", TRUE, 3, "ESEARCH (TAG \"t\") MIN 1"},
+	    {"ALL", FALSE, 3, "SEARCH 1 2 3"},
+	};
+
+	for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+		g_autoptr (ImapCommand) cmd = test_command (cases[i].program);
+		ImapSearchError kind;
+		const char *text = NULL;
+		g_autoptr (ImapSearchProgram) prog = imap_search_parse (cmd->args, &kind, &text);
+		g_autofree char *got = NULL;
+
+		g_test_message ("%s", cases[i].program);
+		prog->result_modseq = imap_search_result_modseq (prog, cases[i].esearch, modseqs, cases[i].len);
+		got = imap_search_format (prog, cases[i].esearch, "t", FALSE, n, cases[i].len);
 		g_assert_cmpstr (got, ==, cases[i].answer);
 	}
 }
@@ -409,6 +475,7 @@ main (int argc, char **argv)
 	g_test_add_func ("/imap/search/returns", test_returns);
 	g_test_add_func ("/imap/search/match", test_match);
 	g_test_add_func ("/imap/search/format", test_format);
+	g_test_add_func ("/imap/search/result-modseq", test_result_modseq);
 	g_test_add_func ("/imap/search/header-length", test_header_length);
 	g_test_add_func ("/imap/search/message-text", test_message_text);
 	return g_test_run ();
