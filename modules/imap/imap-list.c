@@ -354,10 +354,10 @@ imap_list_select (const ImapListQuery *q, GPtrArray *boxes)
 		below = imap_list_below (q, names, n->name);
 		if (imap_list_selected (q, n->box))
 			take = TRUE;
-		else if (recursive && below.selected)
-			/* RFC 5258 §3.4: a name that does not exist only for a
-			 * descendant that the patterns do not show */
-			take = n->box != NULL || below.selected_unmatched;
+		else if (recursive && below.selected_unmatched)
+			/* RFC 5258 §3.4: a parent for a descendant that meets the
+			 * selection but that the patterns do not show */
+			take = TRUE;
 		else
 			/* a parent that does not exist, for its children that the
 			 * patterns do not show ("%", RFC 9051 §6.3.9) */
@@ -368,7 +368,7 @@ imap_list_select (const ImapListQuery *q, GPtrArray *boxes)
 		e->name = g_strdup (n->name);
 		e->box = n->box;
 		e->has_children = below.exists;
-		e->childinfo = recursive && below.selected;
+		e->childinfo = recursive && below.selected_unmatched;
 		g_ptr_array_add (out, e);
 	}
 	return out;

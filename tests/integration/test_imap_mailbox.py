@@ -203,15 +203,23 @@ def test_list_recursivematch(tree):
         '* LIST (\\NonExistent \\HasChildren) "/" "Tofu" ("CHILDINFO" ("SUBSCRIBED"))',
         '* LIST (\\Subscribed \\HasChildren) "/" "Vegetable" ("CHILDINFO" ("SUBSCRIBED"))',
     ]
-    # with "*" the subscribed children are listed themselves; a missing
-    # parent is not, an existing one still carries CHILDINFO
+    # with "*" the subscribed children are listed themselves: no parent
+    # is listed for them, and there is no CHILDINFO
     assert run(r, 'LIST (SUBSCRIBED RECURSIVEMATCH) "" "*"') == [
-        '* LIST (\\HasChildren) "/" "Fruit" ("CHILDINFO" ("SUBSCRIBED"))',
         '* LIST (\\Subscribed \\HasNoChildren) "/" "Fruit/Banana"',
         '* LIST (\\Subscribed \\HasNoChildren) "/" "INBOX"',
         '* LIST (\\Subscribed \\HasNoChildren) "/" "Tofu/Firm"',
-        '* LIST (\\Subscribed \\HasChildren) "/" "Vegetable" ("CHILDINFO" ("SUBSCRIBED"))',
+        '* LIST (\\Subscribed \\HasChildren) "/" "Vegetable"',
         '* LIST (\\Subscribed \\HasNoChildren) "/" "Vegetable/Broccoli"',
+    ]
+    # the same with several patterns: a child that one of them shows
+    assert run(r, 'LIST (SUBSCRIBED RECURSIVEMATCH) "" ("Fruit" "Tofu")') == [
+        '* LIST (\\HasChildren) "/" "Fruit" ("CHILDINFO" ("SUBSCRIBED"))',
+        '* LIST (\\NonExistent \\HasChildren) "/" "Tofu" ("CHILDINFO" ("SUBSCRIBED"))',
+    ]
+    assert run(r, 'LIST (SUBSCRIBED RECURSIVEMATCH) "" ("Fruit" "Fruit/Banana" "Tofu" "Tofu/Firm")') == [
+        '* LIST (\\Subscribed \\HasNoChildren) "/" "Fruit/Banana"',
+        '* LIST (\\Subscribed \\HasNoChildren) "/" "Tofu/Firm"',
     ]
     # a parent whose children are not subscribed is not listed
     assert run(r, 'LIST (SUBSCRIBED RECURSIVEMATCH) "" "Vegetable/%"') == [

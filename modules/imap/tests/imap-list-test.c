@@ -97,8 +97,13 @@ test_select (void)
 	     "Tofu (\\NonExistent \\HasChildren) C\nVegetable (\\Subscribed \\HasChildren) C\n"},
 	    /* a missing parent only for a descendant the pattern does not show */
 	    {"A LIST (SUBSCRIBED RECURSIVEMATCH) \"\" \"T*\"", FALSE, "Tofu/Firm (\\Subscribed \\HasNoChildren)\n"},
+	    /* ... and CHILDINFO only for descendants the patterns do not show */
 	    {"A LIST (REMOTE SUBSCRIBED RECURSIVEMATCH) \"\" \"Fruit*\"", FALSE,
-	     "Fruit (\\HasChildren) C\nFruit/Banana (\\Subscribed \\HasNoChildren)\n"},
+	     "Fruit/Banana (\\Subscribed \\HasNoChildren)\n"},
+	    {"A LIST (SUBSCRIBED RECURSIVEMATCH) \"\" (\"Fruit\" \"Vegetable\")", FALSE,
+	     "Fruit (\\HasChildren) C\nVegetable (\\Subscribed \\HasChildren) C\n"},
+	    {"A LIST (SUBSCRIBED RECURSIVEMATCH) \"\" (\"Fruit\" \"Fruit/Banana\")", FALSE,
+	     "Fruit/Banana (\\Subscribed \\HasNoChildren)\n"},
 	    {"A LIST (SPECIAL-USE) \"\" \"*\"", FALSE, "Sent (\\HasNoChildren \\Sent)\n"},
 	    {"A LIST (SPECIAL-USE SUBSCRIBED) \"\" \"*\"", FALSE, ""},
 	    {"A LIST \"\" (\"F*\" \"INBOX\" \"nothing\") RETURN (SUBSCRIBED CHILDREN)", FALSE,
