@@ -296,6 +296,30 @@ def test_list_status(tree):
     r.close()
 
 
+def test_list_names_in_utf7_and_utf8(msrv):
+    r = session(msrv, 'creator')
+    # "Entwürfe/Übersicht", its parent deleted: modified UTF-7 for rev1
+    run(r, 'CREATE Entw&APw-rfe/&ANw-bersicht')
+    run(r, 'DELETE Entw&APw-rfe')
+    assert run(r, 'LIST (SUBSCRIBED RECURSIVEMATCH) "" "Entw&APw-rfe" RETURN (STATUS (MESSAGES))') == [
+        '* LIST (\\NonExistent \\HasChildren) "/" "Entw&APw-rfe" ("CHILDINFO" ("SUBSCRIBED"))']
+    assert run(r, 'LIST "" "Entw&APw-rfe/%" RETURN (STATUS (MESSAGES))') == [
+        '* LIST (\\HasNoChildren) "/" "Entw&APw-rfe/&ANw-bersicht"',
+        '* STATUS "Entw&APw-rfe/&ANw-bersicht" (MESSAGES 0)']
+    # a pattern that is not modified UTF-7
+    lines, t = fails(r, 'LIST "" ("INBOX" "&Jjo!")', 'BAD')
+    assert t == 'T BAD Invalid mailbox pattern'
+    r.close()
+    # UTF-8 for rev2
+    r = session(msrv, 'creator', rev2=True)
+    assert run(r, 'LIST "" "Entw%"') == ['* LIST (\\NonExistent \\HasChildren) "/" "Entwürfe"']
+    # the parent is not needed when a pattern shows the child
+    assert run(r, 'LIST "" ("Entwürfe" "Entwürfe/*") RETURN (STATUS (MESSAGES))') == [
+        '* LIST (\\HasNoChildren) "/" "Entwürfe/Übersicht"',
+        '* STATUS "Entwürfe/Übersicht" (MESSAGES 0)']
+    r.close()
+
+
 def test_list_malformed_options_are_bad(tree):
     r = session(tree, 'lister')
     cases = {
