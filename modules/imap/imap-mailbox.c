@@ -4,6 +4,7 @@
 
 #include <string.h>
 
+#include "imap-list.h"
 #include "imap-session-private.h"
 
 /* ---- SELECT / EXAMINE ----------------------------------------------------------------------- */
@@ -275,16 +276,21 @@ imap_cmd_unselect (ImapSession *self, GPtrArray *args)
 
 typedef struct {
 	ImapSession *self; /* owned */
-	char *pattern;
+	ImapListQuery *query;
 	gboolean lsub;
 	char **status_items;
+	GPtrArray *boxes;   /* of EpStoreMailbox: what the store listed */
+	GPtrArray *entries; /* of ImapListEntry: what LIST answers */
+	guint next;	    /* the next entry to answer */
 } ImapListOp;
 
 static void
 imap_list_op_free (ImapListOp *op)
 {
 	g_object_unref (op->self);
-	g_free (op->pattern);
+	g_clear_pointer (&op->query, imap_list_query_free);
+	g_clear_pointer (&op->boxes, g_ptr_array_unref);
+	g_clear_pointer (&op->entries, g_ptr_array_unref);
 	g_strfreev (op->status_items);
 	g_free (op);
 }
@@ -302,94 +308,31 @@ imap_mailbox_has_children (GPtrArray *boxes, const char *name)
 	return FALSE;
 }
 
-static void
-imap_list_on_mailboxes (GObject *source, GAsyncResult *res, gpointer user_data)
+/* STATUS items that need the messages listed (the store counts the rest) */
+static gboolean
+imap_status_needs_messages (char **items)
 {
-	ImapListOp *op = user_data;
-	ImapSession *self = op->self;
-	g_autoptr (GError) error = NULL;
-	g_autoptr (GPtrArray) boxes = ep_store_list_mailboxes_finish (EP_STORE (source), res, &error);
-
-	if (self->closing) {
-		imap_list_op_free (op);
-		return;
-	}
-	if (boxes == NULL) {
-		imap_session_store_error (self, error, "LIST");
-		imap_session_done (self);
-		imap_list_op_free (op);
-		return;
-	}
-	for (guint i = 0; i < boxes->len; i++) {
-		EpStoreMailbox *b = g_ptr_array_index (boxes, i);
-		g_autoptr (GString) line = g_string_new (op->lsub ? "LSUB (" : "LIST (");
-		const char *special = imap_role_attribute (b->role);
-
-		if (!imap_list_match (op->pattern, b->name) || (op->lsub && !b->subscribed))
-			continue;
-		g_string_append (line,
-				 imap_mailbox_has_children (boxes, b->name) ? "\\HasChildren" : "\\HasNoChildren");
-		if (special != NULL && !op->lsub)
-			g_string_append_printf (line, " %s", special);
-		g_string_append (line, ") \"/\" ");
-		imap_session_append_mailbox (self, line, b->name);
-		imap_session_untagged (self, "%s", line->str);
-	}
-	imap_session_tagged (self, "OK", NULL, op->lsub ? "LSUB completed" : "LIST completed");
-	imap_session_done (self);
-	imap_list_op_free (op);
+	return g_strv_contains ((const char *const *)items, "DELETED") ||
+	       g_strv_contains ((const char *const *)items, "DELETED-STORAGE");
 }
 
-void
-imap_cmd_list (ImapSession *self, GPtrArray *args)
+/* octets in units of 1024 octets (RFC 9208 STORAGE), rounded up */
+static guint64
+imap_kib (guint64 octets)
 {
-	const char *ref = args->len == 2 ? imap_arg_get_astring (g_ptr_array_index (args, 0)) : NULL;
-	const char *pat = args->len == 2 ? imap_arg_get_astring (g_ptr_array_index (args, 1)) : NULL;
-	g_autofree char *full = NULL;
-	g_autofree char *decoded = NULL;
-	ImapListOp *op;
-
-	/* the extended forms (selection and return options) are not offered */
-	if (ref == NULL || pat == NULL) {
-		imap_session_bad (self, "LIST takes a reference and a mailbox pattern");
-		imap_session_done (self);
-		return;
-	}
-	if (pat[0] == '\0' && strcmp (self->cmd->name, "LIST") == 0) {
-		/* the hierarchy delimiter and the root */
-		imap_session_untagged (self, "LIST (\\Noselect) \"/\" \"\"");
-		imap_session_tagged (self, "OK", NULL, "LIST completed");
-		imap_session_done (self);
-		return;
-	}
-	full = g_strconcat (ref, pat, NULL);
-	decoded = self->rev2 ? g_strdup (full) : imap_utf7_decode (full);
-	if (decoded == NULL || !g_utf8_validate (decoded, -1, NULL)) {
-		imap_session_bad (self, "Invalid mailbox pattern");
-		imap_session_done (self);
-		return;
-	}
-	op = g_new0 (ImapListOp, 1);
-	op->self = g_object_ref (self);
-	op->pattern = g_steal_pointer (&decoded);
-	op->lsub = strcmp (self->cmd->name, "LSUB") == 0;
-	imap_session_suspend (self);
-	ep_store_list_mailboxes_async (self->server->store, self->account, NULL, self->cancellable,
-				       imap_list_on_mailboxes, op);
+	return octets / 1024 + (octets % 1024 != 0 ? 1 : 0);
 }
 
-static void imap_status_on_messages (GObject *source, GAsyncResult *res, gpointer user_data);
-
+/* the untagged STATUS answer of @b */
 static void
-imap_status_reply (ImapListOp *op, EpStoreMailbox *b, guint n_deleted)
+imap_status_untagged (ImapSession *self, char **items, const EpStoreMailbox *b, guint n_deleted, guint64 deleted_size)
 {
-	ImapSession *self = op->self;
 	g_autoptr (GString) line = g_string_new ("STATUS ");
 
 	imap_session_append_mailbox (self, line, b->name);
 	g_string_append (line, " (");
-	for (guint i = 0; op->status_items[i] != NULL; i++) {
-		const char *it = op->status_items[i];
+	for (guint i = 0; items[i] != NULL; i++) {
+		const char *it = items[i];
 		if (i > 0)
 			g_string_append_c (line, ' ');
 		if (strcmp (it, "MESSAGES") == 0)
@@ -408,17 +351,24 @@ imap_status_reply (ImapListOp *op, EpStoreMailbox *b, guint n_deleted)
 			g_string_append_printf (line, "DELETED %u", n_deleted);
 		else if (strcmp (it, "HIGHESTMODSEQ") == 0)
 			g_string_append_printf (line, "HIGHESTMODSEQ %" G_GUINT64_FORMAT, b->highest_modseq);
+		else if (strcmp (it, "DELETED-STORAGE") == 0)
+			g_string_append_printf (line, "DELETED-STORAGE %" G_GUINT64_FORMAT, imap_kib (deleted_size));
 	}
 	g_string_append_c (line, ')');
 	imap_session_untagged (self, "%s", line->str);
-	imap_session_tagged (self, "OK", NULL, "STATUS completed");
-	imap_session_done (self);
 }
+
+/* Counting the \Deleted messages of one mailbox (STATUS DELETED and
+ * DELETED-STORAGE), a page of the store's listing at a time. */
+typedef void (*ImapCountDone) (ImapListOp *op, const EpStoreMailbox *box, const GError *error, guint n_deleted,
+			       guint64 deleted_size);
 
 typedef struct {
 	ImapListOp *op;
-	EpStoreMailbox *box;
+	const EpStoreMailbox *box; /* in op->boxes */
+	ImapCountDone done;
 	guint n_deleted;
+	guint64 deleted_size;
 } ImapStatusCount;
 
 static void
@@ -430,31 +380,182 @@ imap_status_on_messages (GObject *source, GAsyncResult *res, gpointer user_data)
 	g_autoptr (GPtrArray) msgs = ep_store_list_messages_finish (EP_STORE (source), res, &error);
 	guint32 last = 0;
 
-	if (self->closing || msgs == NULL) {
-		if (!self->closing) {
-			imap_session_store_error (self, error, "STATUS");
-			imap_session_done (self);
-		}
-		ep_store_mailbox_free (sc->box);
+	if (self->closing) {
 		imap_list_op_free (sc->op);
+		g_free (sc);
+		return;
+	}
+	if (msgs == NULL) {
+		sc->done (sc->op, sc->box, error, 0, 0);
 		g_free (sc);
 		return;
 	}
 	for (guint i = 0; i < msgs->len; i++) {
 		EpStoreMessage *m = g_ptr_array_index (msgs, i);
 		last = m->uid;
-		if (m->flags & EP_STORE_FLAG_DELETED)
+		if (m->flags & EP_STORE_FLAG_DELETED) {
 			sc->n_deleted++;
+			sc->deleted_size += m->size;
+		}
 	}
 	if (msgs->len == IMAP_LIST_PAGE && last < G_MAXUINT32) {
 		ep_store_list_messages_async (self->server->store, self->account, sc->box->name, last + 1, G_MAXUINT32,
 					      0, IMAP_LIST_PAGE, self->cancellable, imap_status_on_messages, sc);
 		return;
 	}
-	imap_status_reply (sc->op, sc->box, sc->n_deleted);
-	ep_store_mailbox_free (sc->box);
-	imap_list_op_free (sc->op);
+	sc->done (sc->op, sc->box, NULL, sc->n_deleted, sc->deleted_size);
 	g_free (sc);
+}
+
+static void
+imap_status_count (ImapListOp *op, const EpStoreMailbox *box, ImapCountDone done)
+{
+	ImapSession *self = op->self;
+	ImapStatusCount *sc = g_new0 (ImapStatusCount, 1);
+
+	sc->op = op;
+	sc->box = box;
+	sc->done = done;
+	ep_store_list_messages_async (self->server->store, self->account, box->name, 1, G_MAXUINT32, 0, IMAP_LIST_PAGE,
+				      self->cancellable, imap_status_on_messages, sc);
+}
+
+static void imap_list_walk (ImapListOp *op);
+
+static void
+imap_list_on_counted (ImapListOp *op, const EpStoreMailbox *box, const GError *error, guint n_deleted,
+		      guint64 deleted_size)
+{
+	ImapSession *self = op->self;
+
+	if (error != NULL && !g_error_matches (error, EP_ERROR, EP_ERROR_NOT_FOUND)) {
+		imap_session_store_error (self, error, "LIST");
+		imap_session_done (self);
+		imap_list_op_free (op);
+		return;
+	}
+	/* a mailbox deleted meanwhile gets no STATUS (RFC 5819 §2) */
+	if (error == NULL)
+		imap_status_untagged (self, op->query->status_items, box, n_deleted, deleted_size);
+	imap_list_walk (op);
+}
+
+/* the LIST answers, each followed by its STATUS with RETURN (STATUS ...) */
+static void
+imap_list_walk (ImapListOp *op)
+{
+	ImapSession *self = op->self;
+	ImapListQuery *q = op->query;
+
+	while (op->next < op->entries->len) {
+		const ImapListEntry *e = g_ptr_array_index (op->entries, op->next++);
+		g_autoptr (GString) line = g_string_new ("LIST (");
+
+		imap_list_append_attributes (line, q, e, self->rev2);
+		g_string_append (line, ") \"/\" ");
+		imap_session_append_mailbox (self, line, e->name);
+		if (e->childinfo)
+			g_string_append (line, " (\"CHILDINFO\" (\"SUBSCRIBED\"))");
+		imap_session_untagged (self, "%s", line->str);
+		if ((q->ret & IMAP_LIST_RET_STATUS) == 0 || e->box == NULL)
+			continue;
+		if (imap_status_needs_messages (q->status_items)) {
+			imap_status_count (op, e->box, imap_list_on_counted);
+			return;
+		}
+		imap_status_untagged (self, q->status_items, e->box, 0, 0);
+	}
+	imap_session_tagged (self, "OK", NULL, "LIST completed");
+	imap_session_done (self);
+	imap_list_op_free (op);
+}
+
+static void
+imap_list_on_mailboxes (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	ImapListOp *op = user_data;
+	ImapSession *self = op->self;
+	g_autoptr (GError) error = NULL;
+	GPtrArray *boxes = ep_store_list_mailboxes_finish (EP_STORE (source), res, &error);
+
+	if (self->closing) {
+		g_clear_pointer (&boxes, g_ptr_array_unref);
+		imap_list_op_free (op);
+		return;
+	}
+	if (boxes == NULL) {
+		imap_session_store_error (self, error, op->lsub ? "LSUB" : "LIST");
+		imap_session_done (self);
+		imap_list_op_free (op);
+		return;
+	}
+	op->boxes = boxes;
+	if (!op->lsub) {
+		op->entries = imap_list_select (op->query, op->boxes);
+		imap_list_walk (op);
+		return;
+	}
+	/* LSUB (IMAP4rev1): the subscribed mailboxes */
+	for (guint i = 0; i < boxes->len; i++) {
+		EpStoreMailbox *b = g_ptr_array_index (boxes, i);
+		g_autoptr (GString) line = g_string_new ("LSUB (");
+
+		if (!imap_list_match (g_ptr_array_index (op->query->patterns, 0), b->name) || !b->subscribed)
+			continue;
+		g_string_append (line,
+				 imap_mailbox_has_children (boxes, b->name) ? "\\HasChildren" : "\\HasNoChildren");
+		g_string_append (line, ") \"/\" ");
+		imap_session_append_mailbox (self, line, b->name);
+		imap_session_untagged (self, "%s", line->str);
+	}
+	imap_session_tagged (self, "OK", NULL, "LSUB completed");
+	imap_session_done (self);
+	imap_list_op_free (op);
+}
+
+void
+imap_cmd_list (ImapSession *self, GPtrArray *args)
+{
+	gboolean lsub = strcmp (self->cmd->name, "LSUB") == 0;
+	const char *error = NULL;
+	g_autoptr (ImapListQuery) query = imap_list_query_parse (args, lsub, self->rev2, &error);
+	ImapListOp *op;
+
+	if (query == NULL) {
+		imap_session_bad (self, error);
+		imap_session_done (self);
+		return;
+	}
+	if (query->delimiter) {
+		/* the hierarchy delimiter and the root */
+		imap_session_untagged (self, "LIST (\\Noselect) \"/\" \"\"");
+		imap_session_tagged (self, "OK", NULL, "LIST completed");
+		imap_session_done (self);
+		return;
+	}
+	op = g_new0 (ImapListOp, 1);
+	op->self = g_object_ref (self);
+	op->query = g_steal_pointer (&query);
+	op->lsub = lsub;
+	imap_session_suspend (self);
+	ep_store_list_mailboxes_async (self->server->store, self->account, NULL, self->cancellable,
+				       imap_list_on_mailboxes, op);
+}
+
+static void
+imap_status_on_counted (ImapListOp *op, const EpStoreMailbox *box, const GError *error, guint n_deleted,
+			guint64 deleted_size)
+{
+	ImapSession *self = op->self;
+
+	if (error != NULL) {
+		imap_session_store_error (self, error, "STATUS");
+	} else {
+		imap_status_untagged (self, op->status_items, box, n_deleted, deleted_size);
+		imap_session_tagged (self, "OK", NULL, "STATUS completed");
+	}
+	imap_session_done (self);
+	imap_list_op_free (op);
 }
 
 static void
@@ -463,10 +564,10 @@ imap_status_on_mailbox (GObject *source, GAsyncResult *res, gpointer user_data)
 	ImapListOp *op = user_data;
 	ImapSession *self = op->self;
 	g_autoptr (GError) error = NULL;
-	g_autoptr (GPtrArray) boxes = ep_store_list_mailboxes_finish (EP_STORE (source), res, &error);
-	EpStoreMailbox *b;
+	GPtrArray *boxes = ep_store_list_mailboxes_finish (EP_STORE (source), res, &error);
 
 	if (self->closing) {
+		g_clear_pointer (&boxes, g_ptr_array_unref);
 		imap_list_op_free (op);
 		return;
 	}
@@ -475,51 +576,34 @@ imap_status_on_mailbox (GObject *source, GAsyncResult *res, gpointer user_data)
 			imap_session_tagged (self, "NO", "NONEXISTENT", "No such mailbox");
 		else
 			imap_session_store_error (self, error, "STATUS");
+		g_clear_pointer (&boxes, g_ptr_array_unref);
 		imap_session_done (self);
 		imap_list_op_free (op);
 		return;
 	}
-	b = g_ptr_array_index (boxes, 0);
-	if (g_strv_contains ((const char *const *)op->status_items, "DELETED")) {
-		ImapStatusCount *sc = g_new0 (ImapStatusCount, 1);
-		sc->op = op;
-		sc->box = g_ptr_array_steal_index (boxes, 0);
-		ep_store_list_messages_async (self->server->store, self->account, sc->box->name, 1, G_MAXUINT32, 0,
-					      IMAP_LIST_PAGE, self->cancellable, imap_status_on_messages, sc);
+	op->boxes = boxes;
+	if (imap_status_needs_messages (op->status_items)) {
+		imap_status_count (op, g_ptr_array_index (boxes, 0), imap_status_on_counted);
 		return;
 	}
-	imap_status_reply (op, b, 0);
-	imap_list_op_free (op);
+	imap_status_on_counted (op, g_ptr_array_index (boxes, 0), NULL, 0, 0);
 }
 
 void
 imap_cmd_status (ImapSession *self, GPtrArray *args)
 {
-	static const char *const known[] = {"MESSAGES", "UIDNEXT", "UIDVALIDITY",   "UNSEEN", "RECENT",
-					    "SIZE",	"DELETED", "HIGHESTMODSEQ", NULL};
-	const ImapArg *list = args->len == 2 ? g_ptr_array_index (args, 1) : NULL;
+	const char *error = NULL;
+	g_auto (GStrv) items = imap_status_items_parse (g_ptr_array_index (args, 1), self->rev2, &error);
 	g_autofree char *name = NULL;
-	g_autoptr (GPtrArray) items = g_ptr_array_new_with_free_func (g_free);
 	ImapListOp *op;
 
-	if (list == NULL || list->type != IMAP_ARG_LIST || list->list->len == 0) {
-		imap_session_bad (self, "STATUS takes a mailbox and a list of items");
+	if (items == NULL) {
+		imap_session_bad (self, error);
 		imap_session_done (self);
 		return;
 	}
-	for (guint i = 0; i < list->list->len; i++) {
-		const char *it = imap_arg_get_atom (g_ptr_array_index (list->list, i));
-		g_autofree char *up = it != NULL ? g_ascii_strup (it, -1) : NULL;
-		if (up == NULL || !g_strv_contains (known, up) || (self->rev2 && strcmp (up, "RECENT") == 0)) {
-			imap_session_bad (self, "Unknown STATUS item");
-			imap_session_done (self);
-			return;
-		}
-		g_ptr_array_add (items, g_steal_pointer (&up));
-	}
-	g_ptr_array_add (items, NULL);
 	/* STATUS HIGHESTMODSEQ enables CONDSTORE (RFC 7162 §3.1) */
-	if (g_strv_contains ((const char *const *)items->pdata, "HIGHESTMODSEQ"))
+	if (g_strv_contains ((const char *const *)items, "HIGHESTMODSEQ"))
 		imap_session_enable_condstore (self);
 	name = imap_session_mailbox_in (self, g_ptr_array_index (args, 0));
 	if (name == NULL) {
@@ -528,7 +612,7 @@ imap_cmd_status (ImapSession *self, GPtrArray *args)
 	}
 	op = g_new0 (ImapListOp, 1);
 	op->self = g_object_ref (self);
-	op->status_items = (char **)g_ptr_array_free (g_steal_pointer (&items), FALSE);
+	op->status_items = g_steal_pointer (&items);
 	imap_session_suspend (self);
 	ep_store_list_mailboxes_async (self->server->store, self->account, name, self->cancellable,
 				       imap_status_on_mailbox, op);
@@ -563,25 +647,93 @@ imap_session_on_mailbox_op (GObject *source, GAsyncResult *res, gpointer user_da
 		imap_session_done (self);
 }
 
+/* CREATE with USE: the role must be free (the store keeps one mailbox per role) */
+typedef struct {
+	ImapSession *self; /* owned */
+	char *name;
+	const char *role;
+} ImapCreateOp;
+
+static void
+imap_create_on_mailboxes (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	ImapCreateOp *op = user_data;
+	g_autoptr (ImapSession) self = op->self;
+	g_autofree char *name = op->name;
+	const char *role = op->role;
+	g_autoptr (GError) error = NULL;
+	g_autoptr (GPtrArray) boxes = ep_store_list_mailboxes_finish (EP_STORE (source), res, &error);
+
+	g_free (op);
+	if (self->closing)
+		return;
+	if (boxes == NULL) {
+		imap_session_store_error (self, error, "CREATE");
+		imap_session_done (self);
+		return;
+	}
+	for (guint i = 0; i < boxes->len; i++) {
+		EpStoreMailbox *b = g_ptr_array_index (boxes, i);
+
+		if (g_strcmp0 (b->role, role) != 0)
+			continue;
+		if (strcmp (b->name, name) == 0)
+			imap_session_tagged (self, "NO", "ALREADYEXISTS", "Mailbox already exists");
+		else
+			imap_session_tagged (self, "NO", "USEATTR", "Another mailbox has this special use");
+		imap_session_done (self);
+		return;
+	}
+	ep_store_create_mailbox_async (self->server->store, self->account, name, role, self->cancellable,
+				       imap_session_on_mailbox_op, g_object_ref (self));
+}
+
 void
 imap_cmd_mailbox_op (ImapSession *self, GPtrArray *args)
 {
 	const char *cmd = self->cmd->name;
 	gboolean rename = strcmp (cmd, "RENAME") == 0;
+	gboolean create = strcmp (cmd, "CREATE") == 0;
+	const char *role = NULL;
 	g_autofree char *name = NULL;
 	g_autofree char *new_name = NULL;
 	EpStore *store = self->server->store;
 
-	if (args->len != (rename ? 2u : 1u)) {
+	if (args->len != (rename ? 2u : 1u) && !(create && args->len == 2)) {
 		g_autofree char *text =
 		    g_strdup_printf ("%s takes %s", cmd, rename ? "two mailbox names" : "a mailbox name");
 		imap_session_bad (self, text);
 		imap_session_done (self);
 		return;
 	}
+	if (create && args->len == 2) {
+		const char *error = NULL;
+		ImapCreateParams r = imap_create_params_parse (g_ptr_array_index (args, 1), &role, &error);
+
+		if (r != IMAP_CREATE_PARAMS_OK) {
+			if (r == IMAP_CREATE_PARAMS_BAD)
+				imap_session_bad (self, error);
+			else
+				imap_session_tagged (self, "NO", "USEATTR", error);
+			imap_session_done (self);
+			return;
+		}
+	}
 	name = imap_session_mailbox_in (self, g_ptr_array_index (args, 0));
 	if (name == NULL) {
 		imap_session_done (self);
+		return;
+	}
+	if (role != NULL) {
+		ImapCreateOp *op = g_new0 (ImapCreateOp, 1);
+
+		/* the store takes a role once per account: which mailbox has it? */
+		op->self = g_object_ref (self);
+		op->name = g_steal_pointer (&name);
+		op->role = role;
+		imap_session_suspend (self);
+		ep_store_list_mailboxes_async (store, self->account, NULL, self->cancellable, imap_create_on_mailboxes,
+					       op);
 		return;
 	}
 	if (rename) {
@@ -598,7 +750,7 @@ imap_cmd_mailbox_op (ImapSession *self, GPtrArray *args)
 		return;
 	}
 	imap_session_suspend (self);
-	if (strcmp (cmd, "CREATE") == 0)
+	if (create)
 		ep_store_create_mailbox_async (store, self->account, name, NULL, self->cancellable,
 					       imap_session_on_mailbox_op, g_object_ref (self));
 	else if (strcmp (cmd, "DELETE") == 0)
@@ -610,4 +762,156 @@ imap_cmd_mailbox_op (ImapSession *self, GPtrArray *args)
 	else
 		ep_store_set_subscribed_async (store, self->account, name, strcmp (cmd, "SUBSCRIBE") == 0,
 					       self->cancellable, imap_session_on_mailbox_op, g_object_ref (self));
+}
+
+/* ---- QUOTA (RFC 9208) ----------------------------------------------------------------------- */
+
+/*
+ * The store keeps one storage quota per account (quota_bytes, set in the
+ * configuration or when the CLI creates the account): it is the quota
+ * root "" of every mailbox of the account.  An account without a quota
+ * has no quota root.  Usage and limit are in units of 1024 octets.
+ */
+
+typedef struct {
+	ImapSession *self; /* owned */
+	char *mailbox;	   /* (nullable): GETQUOTAROOT's mailbox */
+} ImapQuotaOp;
+
+static void
+imap_quota_op_free (ImapQuotaOp *op)
+{
+	g_object_unref (op->self);
+	g_free (op->mailbox);
+	g_free (op);
+}
+
+static void
+imap_quota_on_quota (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	ImapQuotaOp *op = user_data;
+	ImapSession *self = op->self;
+	g_autoptr (GError) error = NULL;
+	gint64 used = 0, limit = 0;
+	gboolean ok = ep_store_get_quota_finish (EP_STORE (source), res, &used, &limit, NULL, &error);
+
+	if (self->closing) {
+		imap_quota_op_free (op);
+		return;
+	}
+	if (!ok) {
+		imap_session_store_error (self, error, "GETQUOTA");
+		imap_session_done (self);
+		imap_quota_op_free (op);
+		return;
+	}
+	if (op->mailbox != NULL) {
+		g_autoptr (GString) line = g_string_new ("QUOTAROOT ");
+
+		imap_session_append_mailbox (self, line, op->mailbox);
+		if (limit > 0)
+			g_string_append (line, " \"\"");
+		imap_session_untagged (self, "%s", line->str);
+	} else if (limit <= 0) {
+		imap_session_tagged (self, "NO", "NONEXISTENT", "No such quota root");
+		imap_session_done (self);
+		imap_quota_op_free (op);
+		return;
+	}
+	if (limit > 0)
+		imap_session_untagged (self, "QUOTA \"\" (STORAGE %" G_GUINT64_FORMAT " %" G_GUINT64_FORMAT ")",
+				       imap_kib ((guint64)MAX (used, 0)), (guint64)limit / 1024);
+	imap_session_tagged_ok_done (self);
+	imap_quota_op_free (op);
+}
+
+static void
+imap_quota_on_mailbox (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	ImapQuotaOp *op = user_data;
+	ImapSession *self = op->self;
+	g_autoptr (GError) error = NULL;
+	g_autoptr (GPtrArray) boxes = ep_store_list_mailboxes_finish (EP_STORE (source), res, &error);
+
+	if (self->closing) {
+		imap_quota_op_free (op);
+		return;
+	}
+	if (boxes == NULL || boxes->len == 0) {
+		if (boxes != NULL || g_error_matches (error, EP_ERROR, EP_ERROR_NOT_FOUND))
+			imap_session_tagged (self, "NO", "NONEXISTENT", "No such mailbox");
+		else
+			imap_session_store_error (self, error, "GETQUOTAROOT");
+		imap_session_done (self);
+		imap_quota_op_free (op);
+		return;
+	}
+	/* the name as the store spells it (INBOX) */
+	g_free (op->mailbox);
+	op->mailbox = g_strdup (((EpStoreMailbox *)g_ptr_array_index (boxes, 0))->name);
+	ep_store_get_quota_async (self->server->store, self->account, self->cancellable, imap_quota_on_quota, op);
+}
+
+void
+imap_cmd_getquotaroot (ImapSession *self, GPtrArray *args)
+{
+	g_autofree char *name = imap_session_mailbox_in (self, g_ptr_array_index (args, 0));
+	ImapQuotaOp *op;
+
+	if (name == NULL) {
+		imap_session_done (self);
+		return;
+	}
+	op = g_new0 (ImapQuotaOp, 1);
+	op->self = g_object_ref (self);
+	op->mailbox = g_steal_pointer (&name);
+	imap_session_suspend (self);
+	ep_store_list_mailboxes_async (self->server->store, self->account, op->mailbox, self->cancellable,
+				       imap_quota_on_mailbox, op);
+}
+
+void
+imap_cmd_getquota (ImapSession *self, GPtrArray *args)
+{
+	const char *root = imap_arg_get_astring (g_ptr_array_index (args, 0));
+	ImapQuotaOp *op;
+
+	if (root == NULL) {
+		imap_session_bad (self, "GETQUOTA takes a quota root");
+		imap_session_done (self);
+		return;
+	}
+	if (root[0] != '\0') {
+		imap_session_tagged (self, "NO", "NONEXISTENT", "No such quota root");
+		imap_session_done (self);
+		return;
+	}
+	op = g_new0 (ImapQuotaOp, 1);
+	op->self = g_object_ref (self);
+	imap_session_suspend (self);
+	ep_store_get_quota_async (self->server->store, self->account, self->cancellable, imap_quota_on_quota, op);
+}
+
+void
+imap_cmd_setquota (ImapSession *self, GPtrArray *args)
+{
+	const char *root = imap_arg_get_astring (g_ptr_array_index (args, 0));
+	const ImapArg *list = g_ptr_array_index (args, 1);
+	gboolean valid = root != NULL && list->type == IMAP_ARG_LIST && list->list->len % 2 == 0;
+
+	/* setquota_list: "(" [setquota_resource *(SP setquota_resource)] ")", resource SP number64 */
+	for (guint i = 0; valid && i < list->list->len; i += 2) {
+		const char *res = imap_arg_get_atom (g_ptr_array_index (list->list, i));
+		const char *num = imap_arg_get_atom (g_ptr_array_index (list->list, i + 1));
+		guint64 n;
+
+		valid = res != NULL && num != NULL && g_ascii_string_to_unsigned (num, 10, 0, G_MAXINT64, &n, NULL);
+	}
+	if (!valid) {
+		imap_session_bad (self, "SETQUOTA takes a quota root and a list of resource limits");
+		imap_session_done (self);
+		return;
+	}
+	imap_session_tagged (self, "NO", "NOPERM", "Quotas are set by the administrator, not over IMAP");
+	imap_session_done (self);
 }

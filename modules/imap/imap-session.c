@@ -166,6 +166,8 @@ imap_session_capabilities (ImapSession *self)
 		    out, " UNSELECT UIDPLUS MOVE SPECIAL-USE CHILDREN ESEARCH APPENDLIMIT=%" G_GUINT64_FORMAT,
 		    self->server->limits.append_limit);
 		g_string_append (out, " CONDSTORE QRESYNC");
+		g_string_append (out,
+				 " LIST-EXTENDED LIST-STATUS CREATE-SPECIAL-USE QUOTA QUOTA=RES-STORAGE STATUS=SIZE");
 	}
 	return g_string_free (out, FALSE);
 }
@@ -690,13 +692,16 @@ static const ImapCommandDef imap_commands[] = {
     {"LIST", imap_cmd_list, IMAP_STATES_AUTHED, 2, -1, FALSE},
     {"LSUB", imap_cmd_list, IMAP_STATES_AUTHED, 2, 2, FALSE},
     {"STATUS", imap_cmd_status, IMAP_STATES_AUTHED, 2, 2, FALSE},
-    {"CREATE", imap_cmd_mailbox_op, IMAP_STATES_AUTHED, 1, 1, FALSE},
+    {"CREATE", imap_cmd_mailbox_op, IMAP_STATES_AUTHED, 1, 2, FALSE},
     {"DELETE", imap_cmd_mailbox_op, IMAP_STATES_AUTHED, 1, 1, FALSE},
     {"RENAME", imap_cmd_mailbox_op, IMAP_STATES_AUTHED, 2, 2, FALSE},
     {"SUBSCRIBE", imap_cmd_mailbox_op, IMAP_STATES_AUTHED, 1, 1, FALSE},
     {"UNSUBSCRIBE", imap_cmd_mailbox_op, IMAP_STATES_AUTHED, 1, 1, FALSE},
     {"APPEND", imap_cmd_append, IMAP_STATES_AUTHED, 2, 4, FALSE},
     {"IDLE", imap_cmd_idle, IMAP_STATES_AUTHED, 0, 0, FALSE},
+    {"GETQUOTAROOT", imap_cmd_getquotaroot, IMAP_STATES_AUTHED, 1, 1, FALSE},
+    {"GETQUOTA", imap_cmd_getquota, IMAP_STATES_AUTHED, 1, 1, FALSE},
+    {"SETQUOTA", imap_cmd_setquota, IMAP_STATES_AUTHED, 2, 2, FALSE},
     {"FETCH", imap_cmd_fetch, IMAP_STATE_SELECTED, 2, -1, TRUE},
     {"SEARCH", imap_cmd_search, IMAP_STATE_SELECTED, 1, -1, TRUE},
     {"STORE", imap_cmd_store, IMAP_STATE_SELECTED, 3, -1, TRUE},
