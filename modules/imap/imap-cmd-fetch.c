@@ -65,6 +65,7 @@ struct _ImapFetchOp {
 	GHashTable *messages; /* uid → EpStoreMessage */
 	guint next;	      /* index into uids */
 	gboolean draining;    /* waiting for the client to read */
+	gboolean unknown_cte; /* a BINARY part could not be decoded: NO [UNKNOWN-CTE] */
 };
 
 void
@@ -89,14 +90,18 @@ imap_fetch_complete (ImapFetchOp *op)
 	self->fetch = NULL;
 	if (!self->closing) {
 		ep_connection_set_drain_func (self->conn, 0, NULL, NULL);
-		imap_session_tagged (self, "OK", NULL, self->uid ? "UID FETCH completed" : "FETCH completed");
+		if (op->unknown_cte)
+			imap_session_tagged (self, "NO", "UNKNOWN-CTE",
+					     "Cannot decode the content-transfer-encoding of a part");
+		else
+			imap_session_tagged (self, "OK", NULL, self->uid ? "UID FETCH completed" : "FETCH completed");
 		imap_session_done (self);
 	}
 	imap_fetch_op_free (op);
 }
 
 static void
-imap_fetch_append_literal (GString *line, GBytes *b)
+imap_fetch_append_literal (GString *line, GBytes *b, gboolean binary)
 {
 	gsize n = 0;
 	const char *d = b != NULL ? g_bytes_get_data (b, &n) : NULL;
@@ -105,7 +110,9 @@ imap_fetch_append_literal (GString *line, GBytes *b)
 		g_string_append (line, "NIL");
 		return;
 	}
-	g_string_append_printf (line, "{%" G_GSIZE_FORMAT "}\r\n", n);
+	/* decoded BINARY data with NUL goes as literal8 (RFC 3516 §4.3) */
+	g_string_append_printf (line, "%s{%" G_GSIZE_FORMAT "}\r\n",
+				binary && n > 0 && memchr (d, '\0', n) != NULL ? "~" : "", n);
 	g_string_append_len (line, d, (gssize)n);
 }
 
@@ -156,10 +163,30 @@ imap_fetch_write (ImapFetchOp *op, const EpStoreMessage *m, GBytes *data, EpMime
 	}
 	for (guint i = 0; data != NULL && i < it->bodies->len; i++) {
 		const ImapBodyItem *b = g_ptr_array_index (it->bodies, i);
-		g_autoptr (GBytes) octets = imap_fetch_body (b, data, mime);
+		g_autoptr (GBytes) octets = NULL;
+
+		if (b->binary || b->binary_size) {
+			guint64 size = 0;
+			ImapFetchBinaryStatus st = imap_fetch_binary (b, data, mime, b->binary ? &octets : NULL,
+								      b->binary_size ? &size : NULL);
+			if (st == IMAP_FETCH_BINARY_UNKNOWN_CTE) {
+				/* the message gets no answer; the command fails */
+				op->unknown_cte = TRUE;
+				return;
+			}
+			SEP ();
+			if (b->binary_size) {
+				g_string_append_printf (line, "%s %" G_GUINT64_FORMAT, b->response_name, size);
+			} else {
+				g_string_append_printf (line, "%s ", b->response_name);
+				imap_fetch_append_literal (line, octets, TRUE);
+			}
+			continue;
+		}
+		octets = imap_fetch_body (b, data, mime);
 		SEP ();
 		g_string_append_printf (line, "%s ", b->response_name);
-		imap_fetch_append_literal (line, octets);
+		imap_fetch_append_literal (line, octets, FALSE);
 	}
 #undef SEP
 	g_string_append (line, ")\r\n");

@@ -163,7 +163,7 @@ imap_session_capabilities (ImapSession *self)
 		}
 	} else {
 		g_string_append_printf (
-		    out, " UNSELECT UIDPLUS MOVE SPECIAL-USE CHILDREN ESEARCH APPENDLIMIT=%" G_GUINT64_FORMAT,
+		    out, " UNSELECT UIDPLUS MOVE SPECIAL-USE CHILDREN ESEARCH BINARY APPENDLIMIT=%" G_GUINT64_FORMAT,
 		    self->server->limits.append_limit);
 	}
 	return g_string_free (out, FALSE);
