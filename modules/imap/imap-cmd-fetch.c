@@ -116,6 +116,15 @@ imap_fetch_append_literal (GString *line, GBytes *b, gboolean binary)
 	g_string_append_len (line, d, (gssize)n);
 }
 
+static void
+imap_fetch_append_object_id (GString *line, const char *name, const char *id)
+{
+	if (id != NULL && *id != '\0')
+		g_string_append_printf (line, "%s (%s)", name, id);
+	else
+		g_string_append_printf (line, "%s NIL", name);
+}
+
 /* writes the FETCH response of one message; @data and @mime nullable */
 static void
 imap_fetch_write (ImapFetchOp *op, const EpStoreMessage *m, GBytes *data, EpMimeMessage *mime)
@@ -160,6 +169,14 @@ imap_fetch_write (ImapFetchOp *op, const EpStoreMessage *m, GBytes *data, EpMime
 		g_autofree char *bs = ep_mime_part_bodystructure_to_imap (ep_mime_message_get_root (mime), FALSE);
 		SEP ();
 		g_string_append_printf (line, "BODY %s", bs);
+	}
+	if (it->emailid) {
+		SEP ();
+		imap_fetch_append_object_id (line, "EMAILID", m->email_id);
+	}
+	if (it->threadid) {
+		SEP ();
+		imap_fetch_append_object_id (line, "THREADID", m->thread_id);
 	}
 	for (guint i = 0; data != NULL && i < it->bodies->len; i++) {
 		const ImapBodyItem *b = g_ptr_array_index (it->bodies, i);

@@ -248,6 +248,10 @@ imap_fetch_parse_one (const char *atom, ImapFetchItems *items)
 		items->need_data = items->need_mime = TRUE;
 		return items->body = TRUE;
 	}
+	if (g_ascii_strcasecmp (atom, "EMAILID") == 0)
+		return items->emailid = TRUE;
+	if (g_ascii_strcasecmp (atom, "THREADID") == 0)
+		return items->threadid = TRUE;
 	item = g_new0 (ImapBodyItem, 1);
 	g_ptr_array_add (items->bodies, item);
 	items->need_data = TRUE;

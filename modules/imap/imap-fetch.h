@@ -42,6 +42,8 @@ typedef struct {
 	gboolean set_seen;  /* a non-peek body item */
 	gboolean need_data; /* the message's octets are needed */
 	gboolean need_mime; /* its MIME tree too */
+	/* OBJECTID (RFC 8474) */
+	gboolean emailid, threadid;
 } ImapFetchItems;
 
 void imap_fetch_items_clear (ImapFetchItems *items);

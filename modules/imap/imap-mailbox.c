@@ -48,6 +48,10 @@ imap_select_finish (ImapSelectOp *op)
 					     "Flags permitted");
 	if (mbox->modseq > 0)
 		imap_session_untagged (self, "OK [HIGHESTMODSEQ %" G_GUINT64_FORMAT "] Highest", mbox->modseq);
+	{
+		g_autofree char *mailboxid = imap_mailbox_object_id (mbox->id);
+		imap_session_untagged (self, "OK [MAILBOXID (%s)] Ok", mailboxid);
+	}
 	if (self->rev2) {
 		imap_session_append_mailbox (self, list, mbox->name);
 		imap_session_untagged (self, "%s", list->str);
@@ -306,6 +310,10 @@ imap_status_reply (ImapListOp *op, EpStoreMailbox *b, guint n_deleted)
 			g_string_append_printf (line, "SIZE %" G_GUINT64_FORMAT, b->size);
 		else if (strcmp (it, "DELETED") == 0)
 			g_string_append_printf (line, "DELETED %u", n_deleted);
+		else if (strcmp (it, "MAILBOXID") == 0) {
+			g_autofree char *mailboxid = imap_mailbox_object_id (b->id);
+			g_string_append_printf (line, "MAILBOXID (%s)", mailboxid);
+		}
 	}
 	g_string_append_c (line, ')');
 	imap_session_untagged (self, "%s", line->str);
@@ -393,8 +401,8 @@ imap_status_on_mailbox (GObject *source, GAsyncResult *res, gpointer user_data)
 void
 imap_cmd_status (ImapSession *self, GPtrArray *args)
 {
-	static const char *const known[] = {"MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN",
-					    "RECENT",	"SIZE",	   "DELETED",	  NULL};
+	static const char *const known[] = {"MESSAGES", "UIDNEXT", "UIDVALIDITY", "UNSEEN", "RECENT",
+					    "SIZE",	"DELETED", "MAILBOXID",	  NULL};
 	const ImapArg *list = args->len == 2 ? g_ptr_array_index (args, 1) : NULL;
 	g_autofree char *name = NULL;
 	g_autoptr (GPtrArray) items = g_ptr_array_new_with_free_func (g_free);
@@ -436,11 +444,17 @@ imap_session_on_mailbox_op (GObject *source, GAsyncResult *res, gpointer user_da
 	g_autoptr (ImapSession) self = user_data;
 	g_autoptr (GError) error = NULL;
 	const char *name = self->cmd->name;
+	g_autofree char *mailboxid = NULL;
 	gboolean ok;
 
 	if (strcmp (name, "CREATE") == 0) {
 		g_autoptr (EpStoreMailbox) b = ep_store_create_mailbox_finish (EP_STORE (source), res, &error);
 		ok = b != NULL;
+		/* OBJECTID (RFC 8474 §4.1): the new mailbox's id in the tagged OK */
+		if (ok) {
+			g_autofree char *id = imap_mailbox_object_id (b->id);
+			mailboxid = g_strdup_printf ("MAILBOXID (%s)", id);
+		}
 	} else if (strcmp (name, "DELETE") == 0) {
 		ok = ep_store_delete_mailbox_finish (EP_STORE (source), res, &error);
 	} else if (strcmp (name, "RENAME") == 0) {
@@ -450,12 +464,15 @@ imap_session_on_mailbox_op (GObject *source, GAsyncResult *res, gpointer user_da
 	}
 	if (self->closing)
 		return;
-	if (!ok)
+	if (!ok) {
 		imap_session_store_error (self, error, name);
-	else
-		imap_session_tagged_ok_done (self);
-	if (!ok)
 		imap_session_done (self);
+	} else if (mailboxid != NULL) {
+		imap_session_tagged (self, "OK", mailboxid, "CREATE completed");
+		imap_session_done (self);
+	} else {
+		imap_session_tagged_ok_done (self);
+	}
 }
 
 void

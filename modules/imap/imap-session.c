@@ -162,9 +162,10 @@ imap_session_capabilities (ImapSession *self)
 			g_string_append (out, mechs);
 		}
 	} else {
-		g_string_append_printf (
-		    out, " UNSELECT UIDPLUS MOVE SPECIAL-USE CHILDREN ESEARCH BINARY APPENDLIMIT=%" G_GUINT64_FORMAT,
-		    self->server->limits.append_limit);
+		g_string_append_printf (out,
+					" UNSELECT UIDPLUS MOVE SPECIAL-USE CHILDREN ESEARCH BINARY OBJECTID "
+					"APPENDLIMIT=%" G_GUINT64_FORMAT,
+					self->server->limits.append_limit);
 	}
 	return g_string_free (out, FALSE);
 }

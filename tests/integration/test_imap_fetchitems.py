@@ -1,7 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
 """FETCH items beyond the IMAP foundation, as clients see them: BINARY
 (RFC 3516: decoded parts, BINARY.SIZE, partials, literal8, UNKNOWN-CTE,
-APPEND of a literal8).
+APPEND of a literal8) and OBJECTID (RFC 8474: EMAILID, THREADID, SEARCH by
+them, MAILBOXID in CREATE, SELECT and STATUS).
 
 Raw sockets (the Raw helper of test_imap.py) where the exact octets
 matter, imaplib elsewhere; the daemon is the one of test_imap.py's srv
@@ -10,6 +11,7 @@ fixture (one per test module).
 import base64
 import imaplib
 import re
+import smtplib
 import uuid
 
 import pytest
@@ -94,7 +96,7 @@ def raw_session(srv, mailbox, message, examine=False):
 def test_capabilities(srv):
     m = imaps(srv)
     caps = ok(m.capability())[0].split()
-    for cap in (b'BINARY',):
+    for cap in (b'BINARY', b'OBJECTID'):
         assert cap in caps, caps
     m.logout()
 
@@ -192,4 +194,105 @@ def test_append_literal8_round_trip(srv):
     # literal8 is for APPEND only
     lines, t = r.cmd('g', 'SEARCH TEXT ~{1}')
     assert t == b'g BAD literal8 only in APPEND\r\n'
+    r.close()
+
+
+# ---------------------------------------------------------------------------
+# OBJECTID
+
+
+def smtp_send(srv, subject, message_id, in_reply_to=None):
+    head = (f'From: someone@example.net\r\nTo: alice@example.org\r\nSubject: {subject}\r\n'
+            f'Message-ID: {message_id}\r\n')
+    if in_reply_to:
+        head += f'In-Reply-To: {in_reply_to}\r\nReferences: {in_reply_to}\r\n'
+    with smtplib.SMTP('127.0.0.1', srv.smtp_port, local_hostname='client.example.net', timeout=30) as s:
+        s.sendmail('someone@example.net', ['alice@example.org'], head + '\r\nbody\r\n')
+
+
+def object_ids(m, uid):
+    data = ok(m.uid('FETCH', str(uid), '(EMAILID THREADID)'))
+    mm = re.search(rb'EMAILID \(([^)]*)\) THREADID (\(([^)]*)\)|NIL)', data[0])
+    assert mm, data
+    return mm.group(1).decode(), (mm.group(3) or b'').decode() or None
+
+
+def uid_of(m, message_id):
+    data = ok(m.uid('SEARCH', 'HEADER', 'Message-ID', message_id))
+    uids = data[0].split()
+    assert len(uids) == 1, data
+    return int(uids[0])
+
+
+def test_emailid_threadid_and_search(srv):
+    tag = uuid.uuid4().hex
+    first, reply, other = (f'<{tag}.{n}@example.net>' for n in ('first', 'reply', 'other'))
+    smtp_send(srv, f'plans {tag}', first)
+    smtp_send(srv, f'Re: plans {tag}', reply, in_reply_to=first)
+    smtp_send(srv, f'unrelated {tag}', other)
+    m = imaps(srv)
+    ok(m.select('INBOX'))
+    u1, u2, u3 = uid_of(m, first), uid_of(m, reply), uid_of(m, other)
+    e1, t1 = object_ids(m, u1)
+    e2, t2 = object_ids(m, u2)
+    e3, t3 = object_ids(m, u3)
+    for e in (e1, e2, e3):
+        assert re.fullmatch(r'M[0-9a-f]+', e), e
+    for t in (t1, t2, t3):
+        assert re.fullmatch(r'T[0-9a-f]+', t), t
+    assert len({e1, e2, e3}) == 3
+    assert t1 == t2 and t3 != t1
+
+    assert ok(m.uid('SEARCH', 'EMAILID', e2)) == [str(u2).encode()]
+    assert ok(m.uid('SEARCH', 'THREADID', t1)) == [f'{u1} {u2}'.encode()]
+    assert ok(m.uid('SEARCH', 'NOT', 'THREADID', t1, 'UID', f'{u1}:{u3}')) == [str(u3).encode()]
+    assert ok(m.uid('SEARCH', 'OR', 'EMAILID', e1, 'EMAILID', e3)) == [f'{u1} {u3}'.encode()]
+    assert ok(m.uid('SEARCH', 'EMAILID', 'M0nosuchid')) == [b'']
+    # object ids are case-sensitive
+    assert ok(m.uid('SEARCH', 'EMAILID', e2.lower())) == [b'']
+    for bad in ('"M1!"', '""', 'M' + 'a' * 255):
+        with pytest.raises(imaplib.IMAP4.error, match='Invalid object id'):
+            m.uid('SEARCH', 'EMAILID', bad)
+    with pytest.raises(imaplib.IMAP4.error, match='Missing search key argument'):
+        m.uid('SEARCH', 'THREADID')
+
+    # COPY stores a new message: a new EMAILID (the store does not share
+    # messages between mailboxes), the same thread (its Message-ID)
+    box = new_mailbox(m)
+    ok(m.uid('COPY', str(u2), box))
+    ok(m.select(box))
+    e_copy, t_copy = object_ids(m, 1)
+    assert e_copy != e2 and re.fullmatch(r'M[0-9a-f]+', e_copy)
+    assert t_copy == t1
+    m.logout()
+
+
+def mailboxid(text):
+    mm = re.search(rb'MAILBOXID \((F[0-9a-f]+)\)', text)
+    assert mm, text
+    return mm.group(1).decode()
+
+
+def test_mailboxid_create_select_status_rename(srv):
+    r = Raw(srv)
+    r.login()
+    name = 'Obj' + uuid.uuid4().hex[:8]
+    _, t = r.cmd('c', f'CREATE {name}')
+    assert re.fullmatch(rb'c OK \[MAILBOXID \(F[0-9a-f]+\)\] CREATE completed\r\n', t), t
+    created = mailboxid(t)
+    lines, t = r.cmd('s', f'SELECT {name}')
+    assert t.startswith(b's OK [READ-WRITE]')
+    assert f'* OK [MAILBOXID ({created})] Ok\r\n'.encode() in lines, lines
+    lines, t = r.cmd('e', 'EXAMINE INBOX')
+    inbox = mailboxid(b''.join(line for line in lines if b'MAILBOXID' in line))
+    assert inbox != created
+    lines, t = r.cmd('t', f'STATUS {name} (MESSAGES MAILBOXID UIDNEXT)')
+    assert lines == [f'* STATUS "{name}" (MESSAGES 0 MAILBOXID ({created}) UIDNEXT 1)\r\n'.encode()]
+    _, t = r.cmd('r', f'RENAME {name} {name}-renamed')
+    assert t.startswith(b'r OK')
+    lines, t = r.cmd('u', f'STATUS {name}-renamed (MAILBOXID)')
+    assert lines == [f'* STATUS "{name}-renamed" (MAILBOXID ({created}))\r\n'.encode()]
+    # a new mailbox of the old name is another mailbox
+    _, t = r.cmd('d', f'CREATE {name}')
+    assert mailboxid(t) not in (created, inbox)
     r.close()

@@ -355,6 +355,24 @@ test_fetch_binary (void)
 	}
 }
 
+static void
+test_fetch_object_ids (void)
+{
+	g_autoptr (ImapArg) list = g_new0 (ImapArg, 1);
+	ImapFetchItems it;
+	const char *err;
+	g_autofree char *id = imap_mailbox_object_id (26);
+
+	list->type = IMAP_ARG_LIST;
+	list->list = g_ptr_array_new_with_free_func ((GDestroyNotify)imap_arg_free);
+	g_ptr_array_add (list->list, atom ("emailid"));
+	g_ptr_array_add (list->list, atom ("THREADID"));
+	g_assert_true (imap_fetch_parse (list, &it, &err));
+	g_assert_true (it.emailid && it.threadid && !it.need_data && !it.set_seen);
+	imap_fetch_items_clear (&it);
+	g_assert_cmpstr (id, ==, "F1a");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -368,5 +386,6 @@ main (int argc, char **argv)
 	g_test_add_func ("/imap/fetch/sections", test_fetch);
 	g_test_add_func ("/imap/fetch/macros", test_fetch_macros);
 	g_test_add_func ("/imap/fetch/binary", test_fetch_binary);
+	g_test_add_func ("/imap/fetch/object-ids", test_fetch_object_ids);
 	return g_test_run ();
 }
