@@ -267,7 +267,7 @@ imap_cmd_list (ImapSession *self, GPtrArray *args)
 		return;
 	}
 	full = g_strconcat (ref, pat, NULL);
-	decoded = self->rev2 ? g_strdup (full) : imap_utf7_decode (full);
+	decoded = self->rev2 || self->utf8_accept ? g_strdup (full) : imap_utf7_decode (full);
 	if (decoded == NULL || !g_utf8_validate (decoded, -1, NULL)) {
 		imap_session_bad (self, "Invalid mailbox pattern");
 		imap_session_done (self);

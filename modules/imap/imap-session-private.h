@@ -71,6 +71,7 @@ struct _ImapSession {
 	gboolean busy;
 	gboolean closing;
 	gboolean rev2;
+	gboolean utf8_accept; /* ENABLE UTF8=ACCEPT (RFC 6855) */
 	gboolean auth_recording;
 	guint n_errors;
 	guint n_auth_failures;

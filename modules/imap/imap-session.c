@@ -164,7 +164,7 @@ imap_session_capabilities (ImapSession *self)
 	} else {
 		g_string_append_printf (out,
 					" UNSELECT UIDPLUS MOVE SPECIAL-USE CHILDREN ESEARCH BINARY OBJECTID "
-					"APPENDLIMIT=%" G_GUINT64_FORMAT,
+					"UTF8=ACCEPT APPENDLIMIT=%" G_GUINT64_FORMAT,
 					self->server->limits.append_limit);
 	}
 	return g_string_free (out, FALSE);
@@ -186,7 +186,7 @@ imap_session_mailbox_in (ImapSession *self, const ImapArg *arg)
 		imap_session_bad (self, "Invalid mailbox name");
 		return NULL;
 	}
-	if (self->rev2) {
+	if (self->rev2 || self->utf8_accept) {
 		if (!g_utf8_validate (s, -1, NULL)) {
 			imap_session_bad (self, "Mailbox name is not UTF-8");
 			return NULL;
@@ -211,7 +211,7 @@ imap_session_mailbox_in (ImapSession *self, const ImapArg *arg)
 void
 imap_session_append_mailbox (ImapSession *self, GString *out, const char *name)
 {
-	if (self->rev2) {
+	if (self->rev2 || self->utf8_accept) {
 		imap_append_string (out, name);
 	} else {
 		g_autofree char *m = imap_utf7_encode (name);
@@ -514,6 +514,9 @@ imap_cmd_enable (ImapSession *self, GPtrArray *args)
 		if (g_ascii_strcasecmp (cap, "IMAP4rev2") == 0 && !self->rev2) {
 			self->rev2 = TRUE;
 			g_string_append (enabled, " IMAP4rev2");
+		} else if (g_ascii_strcasecmp (cap, "UTF8=ACCEPT") == 0 && !self->utf8_accept) {
+			self->utf8_accept = TRUE;
+			g_string_append (enabled, " UTF8=ACCEPT");
 		}
 	}
 	imap_session_untagged (self, "%s", enabled->str);
@@ -635,7 +638,7 @@ static const ImapCommandDef imap_commands[] = {
     {"RENAME", imap_cmd_mailbox_op, IMAP_STATES_AUTHED, 2, 2, FALSE},
     {"SUBSCRIBE", imap_cmd_mailbox_op, IMAP_STATES_AUTHED, 1, 1, FALSE},
     {"UNSUBSCRIBE", imap_cmd_mailbox_op, IMAP_STATES_AUTHED, 1, 1, FALSE},
-    {"APPEND", imap_cmd_append, IMAP_STATES_AUTHED, 2, 4, FALSE},
+    {"APPEND", imap_cmd_append, IMAP_STATES_AUTHED, 2, 5, FALSE},
     {"IDLE", imap_cmd_idle, IMAP_STATES_AUTHED, 0, 0, FALSE},
     {"FETCH", imap_cmd_fetch, IMAP_STATE_SELECTED, 2, -1, TRUE},
     {"SEARCH", imap_cmd_search, IMAP_STATE_SELECTED, 1, -1, TRUE},

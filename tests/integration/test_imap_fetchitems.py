@@ -1,8 +1,9 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""FETCH items beyond the IMAP foundation, as clients see them: BINARY
-(RFC 3516: decoded parts, BINARY.SIZE, partials, literal8, UNKNOWN-CTE,
-APPEND of a literal8) and OBJECTID (RFC 8474: EMAILID, THREADID, SEARCH by
-them, MAILBOXID in CREATE, SELECT and STATUS).
+"""FETCH items and session options beyond the IMAP foundation, as clients
+see them: BINARY (RFC 3516: decoded parts, BINARY.SIZE, partials, literal8,
+UNKNOWN-CTE, APPEND of a literal8), OBJECTID (RFC 8474: EMAILID, THREADID,
+SEARCH by them, MAILBOXID in CREATE, SELECT and STATUS) and UTF8=ACCEPT
+(RFC 6855: UTF-8 mailbox names, APPEND ... UTF8 (~{n})).
 
 Raw sockets (the Raw helper of test_imap.py) where the exact octets
 matter, imaplib elsewhere; the daemon is the one of test_imap.py's srv
@@ -96,7 +97,7 @@ def raw_session(srv, mailbox, message, examine=False):
 def test_capabilities(srv):
     m = imaps(srv)
     caps = ok(m.capability())[0].split()
-    for cap in (b'BINARY', b'OBJECTID'):
+    for cap in (b'BINARY', b'OBJECTID', b'UTF8=ACCEPT'):
         assert cap in caps, caps
     m.logout()
 
@@ -296,3 +297,72 @@ def test_mailboxid_create_select_status_rename(srv):
     _, t = r.cmd('d', f'CREATE {name}')
     assert mailboxid(t) not in (created, inbox)
     r.close()
+
+
+# ---------------------------------------------------------------------------
+# UTF8=ACCEPT
+
+UTF8_NAME = 'Grüße ☃'
+UTF8_MESSAGE = ('From: Jürgen <jürgen@example.org>\r\n'
+                'To: alice@example.org\r\n'
+                'Subject: Grüße aus Köln ☃\r\n'
+                'MIME-Version: 1.0\r\n'
+                'Content-Type: text/plain; charset=utf-8\r\n'
+                'Content-Transfer-Encoding: 8bit\r\n'
+                '\r\n'
+                'Schöne Grüße\r\n').encode()
+
+
+def test_utf8_accept_names_and_append(srv):
+    r = Raw(srv)
+    r.login()
+    name = UTF8_NAME + uuid.uuid4().hex[:6]
+    quoted = b'"' + name.encode() + b'"'
+    # before ENABLE: APPEND UTF8 is refused, names are modified UTF-7
+    r.send(b'a APPEND INBOX UTF8 (~{6}\r\n')
+    assert r.line().startswith(b'+ ')
+    r.send(b'x: y\r\n)\r\n')
+    _, t = r.until('a')
+    assert t == b'a BAD APPEND UTF8 needs ENABLE UTF8=ACCEPT\r\n'
+    lines, t = r.cmd('b', 'ENABLE UTF8=ACCEPT')
+    assert lines == [b'* ENABLED UTF8=ACCEPT\r\n'] and t.startswith(b'b OK')
+    lines, t = r.cmd('b2', 'ENABLE UTF8=ACCEPT')
+    assert lines == [b'* ENABLED\r\n']
+    r.send(b'c CREATE ' + quoted + b'\r\n')
+    _, t = r.until('c')
+    assert t.startswith(b'c OK [MAILBOXID')
+    r.send(b'l LIST "" ' + quoted + b'\r\n')
+    lines, t = r.until('l')
+    assert lines == [b'* LIST (\\HasNoChildren) "/" ' + quoted + b'\r\n']
+
+    r.send(b'p APPEND ' + quoted + b' (\\Flagged) UTF8 (~{' + str(len(UTF8_MESSAGE)).encode() + b'}\r\n')
+    assert r.line().startswith(b'+ ')
+    r.send(UTF8_MESSAGE + b')\r\n')
+    _, t = r.until('p')
+    assert re.match(rb'p OK \[APPENDUID \d+ 1\] APPEND completed', t), t
+    # not a literal8, or not alone in the parentheses
+    r.send(b'q APPEND ' + quoted + b' UTF8 ({3}\r\n')
+    assert r.line().startswith(b'+ ')
+    r.send(b'a:b)\r\n')
+    _, t = r.until('q')
+    assert t == b'q BAD APPEND UTF8 takes a literal8 in parentheses\r\n'
+
+    r.send(b's SELECT ' + quoted + b'\r\n')
+    _, t = r.until('s')
+    assert t.startswith(b's OK')
+    lines, t = r.cmd('f', 'FETCH 1 (FLAGS RFC822.SIZE BODY.PEEK[HEADER.FIELDS (Subject)] BODY.PEEK[TEXT])')
+    # the raw UTF-8 header served as it is
+    subject = 'Subject: Grüße aus Köln ☃\r\n\r\n'.encode()
+    text = 'Schöne Grüße\r\n'.encode()
+    assert lines == [f'* 1 FETCH (FLAGS (\\Flagged) RFC822.SIZE {len(UTF8_MESSAGE)} '
+                     f'BODY[HEADER.FIELDS (Subject)] {{{len(subject)}}}\r\n'.encode() + subject
+                     + f' BODY[TEXT] {{{len(text)}}}\r\n'.encode() + text + b')\r\n'], lines
+    lines, t = r.cmd('h', 'SEARCH SUBJECT "köln"')
+    assert lines == [b'* SEARCH 1\r\n'], lines
+    r.close()
+
+    # a session that did not enable it sees the name in modified UTF-7
+    m = imaps(srv)
+    data = ok(m.list('""', '"Gr*"'))
+    assert b'(\\HasNoChildren) "/" "Gr&APwA3w-e &JgM-' + name[-6:].encode() + b'"' in data, data
+    m.logout()
