@@ -65,7 +65,8 @@ struct _ImapFetchOp {
 	GHashTable *messages; /* uid → EpStoreMessage */
 	guint next;	      /* index into uids */
 	gboolean draining;    /* waiting for the client to read */
-	gboolean unknown_cte; /* a BINARY part could not be decoded: NO [UNKNOWN-CTE] */
+	GArray *newly_seen;   /* UIDs this FETCH set \Seen on, ascending */
+	GArray *failed;	      /* UIDs a BINARY part of which could not be decoded: NO [UNKNOWN-CTE] */
 };
 
 void
@@ -75,6 +76,8 @@ imap_fetch_op_free (ImapFetchOp *op)
 		op->self->fetch = NULL;
 	imap_fetch_items_clear (&op->items);
 	g_array_unref (op->uids);
+	g_array_unref (op->newly_seen);
+	g_array_unref (op->failed);
 	g_hash_table_unref (op->messages);
 	g_object_unref (op->self);
 	g_free (op);
@@ -83,14 +86,14 @@ imap_fetch_op_free (ImapFetchOp *op)
 static void imap_fetch_next (ImapFetchOp *op);
 
 static void
-imap_fetch_complete (ImapFetchOp *op)
+imap_fetch_finish (ImapFetchOp *op)
 {
 	ImapSession *self = op->self;
 
 	self->fetch = NULL;
 	if (!self->closing) {
 		ep_connection_set_drain_func (self->conn, 0, NULL, NULL);
-		if (op->unknown_cte)
+		if (op->failed->len > 0)
 			imap_session_tagged (self, "NO", "UNKNOWN-CTE",
 					     "Cannot decode the content-transfer-encoding of a part");
 		else
@@ -98,6 +101,38 @@ imap_fetch_complete (ImapFetchOp *op)
 		imap_session_done (self);
 	}
 	imap_fetch_op_free (op);
+}
+
+static void
+imap_fetch_on_unseen (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	ImapFetchOp *op = user_data;
+	g_autoptr (GError) error = NULL;
+	g_autoptr (GPtrArray) changes = ep_store_store_flags_finish (EP_STORE (source), res, &error);
+
+	if (changes == NULL && !op->self->closing)
+		ep_log_warning (IMAP_MODULE, op->self->id, "FETCH could not take \\Seen back: %s", error->message);
+	imap_fetch_finish (op);
+}
+
+/* The messages that got no answer (UNKNOWN-CTE) were not read: the \Seen
+ * this FETCH set on them is taken back before the tagged NO. */
+static void
+imap_fetch_complete (ImapFetchOp *op)
+{
+	ImapSession *self = op->self;
+	g_autoptr (GArray) unseen = g_array_new (FALSE, FALSE, sizeof (guint32));
+
+	for (guint i = 0; i < op->failed->len; i++)
+		if (imap_uids_contain (op->newly_seen, g_array_index (op->failed, guint32, i)))
+			g_array_append_val (unseen, g_array_index (op->failed, guint32, i));
+	if (unseen->len > 0 && !self->closing) {
+		ep_store_store_flags_async (self->server->store, self->account, self->mbox->name,
+					    (const guint32 *)unseen->data, unseen->len, EP_STORE_FLAGS_REMOVE,
+					    EP_STORE_FLAG_SEEN, NULL, 0, self->cancellable, imap_fetch_on_unseen, op);
+		return;
+	}
+	imap_fetch_finish (op);
 }
 
 static void
@@ -188,7 +223,7 @@ imap_fetch_write (ImapFetchOp *op, const EpStoreMessage *m, GBytes *data, EpMime
 								      b->binary_size ? &size : NULL);
 			if (st == IMAP_FETCH_BINARY_UNKNOWN_CTE) {
 				/* the message gets no answer; the command fails */
-				op->unknown_cte = TRUE;
+				g_array_append_val (op->failed, m->uid);
 				return;
 			}
 			SEP ();
@@ -372,6 +407,14 @@ imap_fetch_list (ImapFetchOp *op)
 				      IMAP_LIST_PAGE, self->cancellable, imap_fetch_on_messages, op);
 }
 
+static gint
+imap_fetch_uid_cmp (gconstpointer a, gconstpointer b)
+{
+	guint32 x = *(const guint32 *)a, y = *(const guint32 *)b;
+
+	return x < y ? -1 : (x > y ? 1 : 0);
+}
+
 static void
 imap_fetch_on_seen (GObject *source, GAsyncResult *res, gpointer user_data)
 {
@@ -385,6 +428,12 @@ imap_fetch_on_seen (GObject *source, GAsyncResult *res, gpointer user_data)
 	}
 	if (changes == NULL)
 		ep_log_warning (IMAP_MODULE, op->self->id, "FETCH could not set \\Seen: %s", error->message);
+	for (guint i = 0; changes != NULL && i < changes->len; i++) {
+		const EpStoreFlagChange *c = g_ptr_array_index (changes, i);
+		if (!c->failed)
+			g_array_append_val (op->newly_seen, c->uid);
+	}
+	g_array_sort (op->newly_seen, imap_fetch_uid_cmp);
 	imap_fetch_list (op);
 }
 
@@ -410,6 +459,8 @@ imap_cmd_fetch (ImapSession *self, GPtrArray *args)
 	op->self = g_object_ref (self);
 	op->messages = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify)ep_store_message_free);
 	op->uids = g_steal_pointer (&uids);
+	op->newly_seen = g_array_new (FALSE, FALSE, sizeof (guint32));
+	op->failed = g_array_new (FALSE, FALSE, sizeof (guint32));
 	if (!imap_fetch_parse (g_ptr_array_index (args, 1), &op->items, &error_text)) {
 		imap_session_bad (self, error_text);
 		imap_session_done (self);

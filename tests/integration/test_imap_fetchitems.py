@@ -94,6 +94,14 @@ def raw_session(srv, mailbox, message, examine=False):
     return r
 
 
+def imaps_store(srv, mailbox, uids, what, flags):
+    m = imaps(srv)
+    ok(m.select(mailbox))
+    result = m.uid('STORE', uids, what, flags)
+    m.logout()
+    return result
+
+
 def test_capabilities(srv):
     m = imaps(srv)
     caps = ok(m.capability())[0].split()
@@ -160,6 +168,22 @@ def test_binary_unknown_cte_and_bad_syntax(srv):
             (item, lines, t)
     lines, t = r.cmd('v', 'FETCH 1:2 FLAGS')
     assert lines == [b'* 1 FETCH (FLAGS ())\r\n', b'* 2 FETCH (FLAGS ())\r\n'], lines
+    # without PEEK: the messages answered are \Seen, those that failed are
+    # left as they were (message 3 has no part 3: NIL; message 2 was seen)
+    ok(imaps_store(srv, box, '2', '+FLAGS', '\\Seen'))
+    _, t = r.cmd('n', 'NOOP')
+    assert t.startswith(b'n OK')
+    append_plain = imaps(srv)
+    append(append_plain, box, b'Subject: plain\r\n\r\nplain\r\n')
+    append_plain.logout()
+    lines, t = r.cmd('n2', 'NOOP')
+    assert b'* 3 EXISTS\r\n' in lines
+    lines, t = r.cmd('u2', 'FETCH 1:3 BINARY[3]')
+    assert lines == [b'* 3 FETCH (FLAGS (\\Seen) BINARY[3] NIL)\r\n'], lines
+    assert t == b'u2 NO [UNKNOWN-CTE] Cannot decode the content-transfer-encoding of a part\r\n'
+    lines, t = r.cmd('v2', 'FETCH 1:3 FLAGS')
+    assert lines == [b'* 1 FETCH (FLAGS ())\r\n', b'* 2 FETCH (FLAGS (\\Seen))\r\n',
+                     b'* 3 FETCH (FLAGS (\\Seen))\r\n'], lines
     # the other parts still decode
     lines, t = r.cmd('w', 'FETCH 2 BINARY.SIZE[2]')
     assert lines == [f'* 2 FETCH (BINARY.SIZE[2] {len(BLOB)})\r\n'.encode()]
