@@ -146,6 +146,17 @@ def test_binary_base64_qp_sizes_and_partials(srv):
     assert t.startswith(b'k OK')
     assert lines == [b'* 1 FETCH (UID 1 BINARY[4.2] {11}\r\n<p>html</p> BINARY[9] NIL BINARY.SIZE[9] 0)\r\n']
 
+    # a message that is not multipart: its part 1 is its body
+    single = (b'Subject: single\r\nMIME-Version: 1.0\r\nContent-Type: application/octet-stream\r\n'
+              b'Content-Transfer-Encoding: base64\r\n\r\n' + base64.b64encode(b'hello\x00world') + b'\r\n')
+    m = imaps(srv)
+    append(m, box, single)
+    m.logout()
+    lines, t = r.cmd('n', 'NOOP')
+    assert b'* 2 EXISTS\r\n' in lines
+    lines, t = r.cmd('o', 'FETCH 2 (BINARY.PEEK[1] BINARY.SIZE[1] BINARY.PEEK[1.1])')
+    assert lines == [b'* 2 FETCH (BINARY[1] ~{11}\r\nhello\x00world BINARY.SIZE[1] 11 BINARY[1.1] NIL)\r\n'], lines
+
     # BINARY[] is the whole message; without PEEK it sets \Seen
     lines, t = r.cmd('l', 'FETCH 1 (BINARY[] BINARY.SIZE[])')
     assert t.startswith(b'l OK')
