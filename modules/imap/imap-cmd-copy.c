@@ -472,6 +472,8 @@ void
 imap_cmd_append (ImapSession *self, GPtrArray *args)
 {
 	const ImapArg *msg_arg = args->len >= 2 ? g_ptr_array_index (args, args->len - 1) : NULL;
+	const char *ext = args->len >= 3 ? imap_arg_get_atom (g_ptr_array_index (args, args->len - 2)) : NULL;
+	guint n_opts = args->len - 2; /* flags and date-time */
 	g_autofree char *name = NULL;
 	g_autoptr (GPtrArray) keywords = g_ptr_array_new ();
 	EpStoreFlags flags = 0;
@@ -479,12 +481,29 @@ imap_cmd_append (ImapSession *self, GPtrArray *args)
 	g_autoptr (GBytes) data = NULL;
 	ImapAppendOp *op;
 
-	if (msg_arg == NULL || msg_arg->type != IMAP_ARG_LITERAL || args->len > 4) {
+	/* RFC 6855 §4: append-data =/ "UTF8" SP "(" literal8 ")" */
+	if (msg_arg != NULL && msg_arg->type == IMAP_ARG_LIST && ext != NULL && g_ascii_strcasecmp (ext, "UTF8") == 0) {
+		if (!self->utf8_accept) {
+			imap_session_bad (self, "APPEND UTF8 needs ENABLE UTF8=ACCEPT");
+			imap_session_done (self);
+			return;
+		}
+		if (msg_arg->list->len != 1 ||
+		    ((const ImapArg *)g_ptr_array_index (msg_arg->list, 0))->type != IMAP_ARG_LITERAL ||
+		    !((const ImapArg *)g_ptr_array_index (msg_arg->list, 0))->literal8) {
+			imap_session_bad (self, "APPEND UTF8 takes a literal8 in parentheses");
+			imap_session_done (self);
+			return;
+		}
+		msg_arg = g_ptr_array_index (msg_arg->list, 0);
+		n_opts--;
+	}
+	if (msg_arg == NULL || msg_arg->type != IMAP_ARG_LITERAL || n_opts > 2) {
 		imap_session_bad (self, "APPEND takes a mailbox, optional flags and date, and a literal");
 		imap_session_done (self);
 		return;
 	}
-	for (guint i = 1; i + 1 < args->len; i++) {
+	for (guint i = 1; i <= n_opts; i++) {
 		const ImapArg *a = g_ptr_array_index (args, i);
 		if (a->type == IMAP_ARG_LIST && i == 1) {
 			for (guint j = 0; j < a->list->len; j++) {

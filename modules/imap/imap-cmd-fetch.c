@@ -68,6 +68,8 @@ struct _ImapFetchOp {
 	ImapFetchModifiers mods;
 	GArray *vanished_set; /* (nullable): UID FETCH's set, for VANISHED */
 	gboolean with_modseq; /* MODSEQ (and UID) in every response */
+	GArray *newly_seen;   /* UIDs this FETCH set \Seen on, ascending */
+	GArray *failed;	      /* UIDs a BINARY part of which could not be decoded: NO [UNKNOWN-CTE] */
 };
 
 void
@@ -78,6 +80,8 @@ imap_fetch_op_free (ImapFetchOp *op)
 	imap_fetch_items_clear (&op->items);
 	g_clear_pointer (&op->vanished_set, g_array_unref);
 	g_array_unref (op->uids);
+	g_array_unref (op->newly_seen);
+	g_array_unref (op->failed);
 	g_hash_table_unref (op->messages);
 	g_object_unref (op->self);
 	g_free (op);
@@ -86,21 +90,57 @@ imap_fetch_op_free (ImapFetchOp *op)
 static void imap_fetch_next (ImapFetchOp *op);
 
 static void
-imap_fetch_complete (ImapFetchOp *op)
+imap_fetch_finish (ImapFetchOp *op)
 {
 	ImapSession *self = op->self;
 
 	self->fetch = NULL;
 	if (!self->closing) {
 		ep_connection_set_drain_func (self->conn, 0, NULL, NULL);
-		imap_session_tagged (self, "OK", NULL, self->uid ? "UID FETCH completed" : "FETCH completed");
+		if (op->failed->len > 0)
+			imap_session_tagged (self, "NO", "UNKNOWN-CTE",
+					     "Cannot decode the content-transfer-encoding of a part");
+		else
+			imap_session_tagged (self, "OK", NULL, self->uid ? "UID FETCH completed" : "FETCH completed");
 		imap_session_done (self);
 	}
 	imap_fetch_op_free (op);
 }
 
 static void
-imap_fetch_append_literal (GString *line, GBytes *b)
+imap_fetch_on_unseen (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	ImapFetchOp *op = user_data;
+	g_autoptr (GError) error = NULL;
+	g_autoptr (GPtrArray) changes = ep_store_store_flags_finish (EP_STORE (source), res, &error);
+
+	if (changes == NULL && !op->self->closing)
+		ep_log_warning (IMAP_MODULE, op->self->id, "FETCH could not take \\Seen back: %s", error->message);
+	imap_fetch_finish (op);
+}
+
+/* The messages that got no answer (UNKNOWN-CTE) were not read: the \Seen
+ * this FETCH set on them is taken back before the tagged NO. */
+static void
+imap_fetch_complete (ImapFetchOp *op)
+{
+	ImapSession *self = op->self;
+	g_autoptr (GArray) unseen = g_array_new (FALSE, FALSE, sizeof (guint32));
+
+	for (guint i = 0; i < op->failed->len; i++)
+		if (imap_uids_contain (op->newly_seen, g_array_index (op->failed, guint32, i)))
+			g_array_append_val (unseen, g_array_index (op->failed, guint32, i));
+	if (unseen->len > 0 && !self->closing) {
+		ep_store_store_flags_async (self->server->store, self->account, self->mbox->name,
+					    (const guint32 *)unseen->data, unseen->len, EP_STORE_FLAGS_REMOVE,
+					    EP_STORE_FLAG_SEEN, NULL, 0, self->cancellable, imap_fetch_on_unseen, op);
+		return;
+	}
+	imap_fetch_finish (op);
+}
+
+static void
+imap_fetch_append_literal (GString *line, GBytes *b, gboolean binary)
 {
 	gsize n = 0;
 	const char *d = b != NULL ? g_bytes_get_data (b, &n) : NULL;
@@ -109,8 +149,19 @@ imap_fetch_append_literal (GString *line, GBytes *b)
 		g_string_append (line, "NIL");
 		return;
 	}
-	g_string_append_printf (line, "{%" G_GSIZE_FORMAT "}\r\n", n);
+	/* decoded BINARY data with NUL goes as literal8 (RFC 3516 §4.3) */
+	g_string_append_printf (line, "%s{%" G_GSIZE_FORMAT "}\r\n",
+				binary && n > 0 && memchr (d, '\0', n) != NULL ? "~" : "", n);
 	g_string_append_len (line, d, (gssize)n);
+}
+
+static void
+imap_fetch_append_object_id (GString *line, const char *name, const char *id)
+{
+	if (id != NULL && *id != '\0')
+		g_string_append_printf (line, "%s (%s)", name, id);
+	else
+		g_string_append_printf (line, "%s NIL", name);
 }
 
 /* writes the FETCH response of one message; @data and @mime nullable */
@@ -162,12 +213,40 @@ imap_fetch_write (ImapFetchOp *op, const EpStoreMessage *m, GBytes *data, EpMime
 		SEP ();
 		g_string_append_printf (line, "BODY %s", bs);
 	}
+	if (it->emailid) {
+		SEP ();
+		imap_fetch_append_object_id (line, "EMAILID", m->email_id);
+	}
+	if (it->threadid) {
+		SEP ();
+		imap_fetch_append_object_id (line, "THREADID", m->thread_id);
+	}
 	for (guint i = 0; data != NULL && i < it->bodies->len; i++) {
 		const ImapBodyItem *b = g_ptr_array_index (it->bodies, i);
-		g_autoptr (GBytes) octets = imap_fetch_body (b, data, mime);
+		g_autoptr (GBytes) octets = NULL;
+
+		if (b->binary || b->binary_size) {
+			guint64 size = 0;
+			ImapFetchBinaryStatus st = imap_fetch_binary (b, data, mime, b->binary ? &octets : NULL,
+								      b->binary_size ? &size : NULL);
+			if (st == IMAP_FETCH_BINARY_UNKNOWN_CTE) {
+				/* the message gets no answer; the command fails */
+				g_array_append_val (op->failed, m->uid);
+				return;
+			}
+			SEP ();
+			if (b->binary_size) {
+				g_string_append_printf (line, "%s %" G_GUINT64_FORMAT, b->response_name, size);
+			} else {
+				g_string_append_printf (line, "%s ", b->response_name);
+				imap_fetch_append_literal (line, octets, TRUE);
+			}
+			continue;
+		}
+		octets = imap_fetch_body (b, data, mime);
 		SEP ();
 		g_string_append_printf (line, "%s ", b->response_name);
-		imap_fetch_append_literal (line, octets);
+		imap_fetch_append_literal (line, octets, FALSE);
 	}
 #undef SEP
 	g_string_append (line, ")\r\n");
@@ -359,6 +438,12 @@ imap_fetch_on_seen (GObject *source, GAsyncResult *res, gpointer user_data)
 	}
 	if (changes == NULL)
 		ep_log_warning (IMAP_MODULE, op->self->id, "FETCH could not set \\Seen: %s", error->message);
+	for (guint i = 0; changes != NULL && i < changes->len; i++) {
+		const EpStoreFlagChange *c = g_ptr_array_index (changes, i);
+		if (!c->failed)
+			g_array_append_val (op->newly_seen, c->uid);
+	}
+	g_array_sort (op->newly_seen, imap_uid_cmp);
 	imap_fetch_start (op);
 }
 
@@ -447,6 +532,8 @@ imap_cmd_fetch (ImapSession *self, GPtrArray *args)
 	op->messages = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify)ep_store_message_free);
 	op->uids = g_steal_pointer (&uids);
 	op->mods = mods;
+	op->newly_seen = g_array_new (FALSE, FALSE, sizeof (guint32));
+	op->failed = g_array_new (FALSE, FALSE, sizeof (guint32));
 	if (!imap_fetch_parse (g_ptr_array_index (args, 1), &op->items, &error_text)) {
 		imap_session_bad (self, error_text);
 		imap_session_done (self);

@@ -78,6 +78,8 @@ imap_search_test (ImapSearchOp *op, const EpStoreMessage *m, GBytes *data, const
 	    .header_len = d != NULL ? imap_search_header_length (d, len) : 0,
 	    .header_text = header_text,
 	    .body_text = body_text,
+	    .email_id = m->email_id,
+	    .thread_id = m->thread_id,
 	};
 
 	if (seq == 0)

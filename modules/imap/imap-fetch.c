@@ -159,6 +159,66 @@ imap_fetch_section_name (GString *out, const ImapBodyItem *item)
 		g_string_append_printf (out, "<%" G_GUINT64_FORMAT ">", item->offset);
 }
 
+/* section-binary inside the brackets: "" or nz-number *("." nz-number) */
+static gboolean
+imap_fetch_parse_binary_section (const char *s, gsize len, ImapBodyItem *item)
+{
+	gsize i = 0;
+
+	while (i < len) {
+		if (!g_ascii_isdigit (s[i]) || s[i] == '0')
+			return FALSE;
+		while (i < len && g_ascii_isdigit (s[i]))
+			i++;
+		if (i < len && (s[i] != '.' || i + 1 == len))
+			return FALSE;
+		if (i < len)
+			i++;
+	}
+	item->part = g_strndup (s, len);
+	item->kind = IMAP_SECTION_ALL;
+	return TRUE;
+}
+
+/* BINARY[...]<partial>, BINARY.PEEK[...]<partial>, BINARY.SIZE[...] */
+static gboolean
+imap_fetch_parse_binary (const char *atom, ImapFetchItems *items, ImapBodyItem *item)
+{
+	const char *open;
+	const char *close;
+	GString *name;
+
+	if (g_ascii_strncasecmp (atom, "BINARY.PEEK[", 12) == 0) {
+		item->peek = TRUE;
+		open = atom + 11;
+	} else if (g_ascii_strncasecmp (atom, "BINARY.SIZE[", 12) == 0) {
+		item->binary_size = TRUE;
+		open = atom + 11;
+	} else if (g_ascii_strncasecmp (atom, "BINARY[", 7) == 0) {
+		open = atom + 6;
+	} else {
+		return FALSE;
+	}
+	item->binary = !item->binary_size;
+	close = strchr (open, ']');
+	if (close == NULL || !imap_fetch_parse_binary_section (open + 1, (gsize)(close - open - 1), item))
+		return FALSE;
+	if (item->binary_size ? close[1] != '\0' : !imap_fetch_parse_partial (close + 1, item))
+		return FALSE;
+	if (item->binary && !item->peek)
+		items->set_seen = TRUE;
+	if (item->part[0] != '\0')
+		items->need_mime = TRUE;
+	name = g_string_new (item->binary_size ? "BINARY.SIZE[" : "BINARY[");
+	g_string_append (name, item->part);
+	g_string_append_c (name, ']');
+	/* RFC 3516 §4.3: the offset of a partial answer is given */
+	if (item->partial)
+		g_string_append_printf (name, "<%" G_GUINT64_FORMAT ">", item->offset);
+	item->response_name = g_string_free (name, FALSE);
+	return TRUE;
+}
+
 static gboolean
 imap_fetch_parse_one (const char *atom, ImapFetchItems *items)
 {
@@ -190,9 +250,15 @@ imap_fetch_parse_one (const char *atom, ImapFetchItems *items)
 		items->need_data = items->need_mime = TRUE;
 		return items->body = TRUE;
 	}
+	if (g_ascii_strcasecmp (atom, "EMAILID") == 0)
+		return items->emailid = TRUE;
+	if (g_ascii_strcasecmp (atom, "THREADID") == 0)
+		return items->threadid = TRUE;
 	item = g_new0 (ImapBodyItem, 1);
 	g_ptr_array_add (items->bodies, item);
 	items->need_data = TRUE;
+	if (g_ascii_strncasecmp (atom, "BINARY", 6) == 0)
+		return imap_fetch_parse_binary (atom, items, item);
 	if (g_ascii_strcasecmp (atom, "RFC822") == 0 || g_ascii_strcasecmp (atom, "RFC822.HEADER") == 0 ||
 	    g_ascii_strcasecmp (atom, "RFC822.TEXT") == 0) {
 		item->part = g_strdup ("");
@@ -343,4 +409,61 @@ imap_fetch_body (const ImapBodyItem *item, GBytes *data, const EpMimeMessage *ms
 		return g_bytes_new_from_bytes (region, o, n);
 	}
 	return g_steal_pointer (&region);
+}
+
+ImapFetchBinaryStatus
+imap_fetch_binary (const ImapBodyItem *item, GBytes *data, const EpMimeMessage *msg, GBytes **out, guint64 *size)
+{
+	gsize dlen = 0;
+	const char *d = g_bytes_get_data (data, &dlen);
+	const EpMimePart *part;
+	const char *cte;
+	g_autoptr (GBytes) region = NULL;
+	gsize off, len;
+
+	if (out != NULL)
+		*out = NULL;
+	if (size != NULL)
+		*size = 0;
+	if (item->part[0] == '\0') {
+		region = g_bytes_ref (data);
+	} else {
+		part = msg != NULL ? ep_mime_message_lookup_part (msg, item->part) : NULL;
+		if (part == NULL)
+			return IMAP_FETCH_BINARY_NIL;
+		off = ep_mime_part_get_body_offset (part);
+		len = ep_mime_part_get_body_length (part);
+		if (off > dlen || len > dlen - off)
+			return IMAP_FETCH_BINARY_NIL;
+		cte = ep_mime_part_get_encoding (part);
+		if (ep_mime_part_get_n_children (part) > 0 || cte == NULL || g_ascii_strcasecmp (cte, "7bit") == 0 ||
+		    g_ascii_strcasecmp (cte, "8bit") == 0 || g_ascii_strcasecmp (cte, "binary") == 0) {
+			region = g_bytes_new_from_bytes (data, off, len);
+		} else if (g_ascii_strcasecmp (cte, "base64") == 0 ||
+			   g_ascii_strcasecmp (cte, "quoted-printable") == 0) {
+			if (out == NULL && size != NULL) {
+				/* counted when the message was parsed */
+				*size = ep_mime_part_get_decoded_size (part);
+				return IMAP_FETCH_BINARY_OK;
+			}
+			region = ep_mime_part_decode_body (part, d, dlen, NULL);
+			if (region == NULL)
+				return IMAP_FETCH_BINARY_UNKNOWN_CTE;
+		} else {
+			return IMAP_FETCH_BINARY_UNKNOWN_CTE;
+		}
+	}
+	if (size != NULL)
+		*size = g_bytes_get_size (region);
+	if (out == NULL)
+		return IMAP_FETCH_BINARY_OK;
+	if (item->partial) {
+		gsize rlen = g_bytes_get_size (region);
+		gsize o = (gsize)MIN (item->offset, (guint64)rlen);
+		gsize n = (gsize)MIN (item->length, (guint64)(rlen - o));
+		*out = g_bytes_new_from_bytes (region, o, n);
+	} else {
+		*out = g_steal_pointer (&region);
+	}
+	return IMAP_FETCH_BINARY_OK;
 }

@@ -28,10 +28,12 @@ typedef struct {
 	ImapSectionKind kind;
 	char **fields; /* HEADER.FIELDS[.NOT] */
 	gboolean peek;
+	gboolean binary;      /* BINARY[part]: the transfer encoding undone (RFC 3516) */
+	gboolean binary_size; /* BINARY.SIZE[part] */
 	gboolean partial;
 	guint64 offset;
 	guint64 length;
-	char *response_name; /* "BODY[HEADER]<0>", "RFC822.HEADER"... */
+	char *response_name; /* "BODY[HEADER]<0>", "RFC822.HEADER", "BINARY[1]"... */
 } ImapBodyItem;
 
 typedef struct {
@@ -41,6 +43,8 @@ typedef struct {
 	gboolean set_seen;  /* a non-peek body item */
 	gboolean need_data; /* the message's octets are needed */
 	gboolean need_mime; /* its MIME tree too */
+	/* OBJECTID (RFC 8474) */
+	gboolean emailid, threadid;
 } ImapFetchItems;
 
 void imap_fetch_items_clear (ImapFetchItems *items);
@@ -62,5 +66,27 @@ gboolean imap_fetch_parse (const ImapArg *arg, ImapFetchItems *items, const char
  *   applied), or %NULL for a part that does not exist (NIL)
  */
 GBytes *imap_fetch_body (const ImapBodyItem *item, GBytes *data, const EpMimeMessage *msg);
+
+typedef enum {
+	IMAP_FETCH_BINARY_OK,
+	IMAP_FETCH_BINARY_NIL,	       /* no such part */
+	IMAP_FETCH_BINARY_UNKNOWN_CTE, /* NO [UNKNOWN-CTE] */
+} ImapFetchBinaryStatus;
+
+/**
+ * imap_fetch_binary:
+ * @item: a BINARY or BINARY.SIZE item
+ * @msg: (nullable): the MIME tree; needed unless the section is ""
+ * @out: (out) (optional) (transfer full): BINARY: the part with its
+ *   Content-Transfer-Encoding undone, partial applied
+ * @size: (out) (optional): BINARY.SIZE: the decoded size (0 for no part)
+ *
+ * BINARY[] is the whole message as stored; a multipart or message part
+ * is its body as is (RFC 2045 allows them no encoding but 7bit, 8bit,
+ * binary); a leaf is decoded: 7bit, 8bit, binary as is, base64 and
+ * quoted-printable undone, any other is UNKNOWN-CTE.
+ */
+ImapFetchBinaryStatus imap_fetch_binary (const ImapBodyItem *item, GBytes *data, const EpMimeMessage *msg, GBytes **out,
+					 guint64 *size);
 
 G_END_DECLS

@@ -91,7 +91,7 @@ imap_list_parse_return (ImapListQuery *q, const ImapArg *list, gboolean rev2, co
 }
 
 static gboolean
-imap_list_add_pattern (ImapListQuery *q, const char *ref, const ImapArg *arg, gboolean rev2, const char **error)
+imap_list_add_pattern (ImapListQuery *q, const char *ref, const ImapArg *arg, gboolean utf8_names, const char **error)
 {
 	const char *pat = imap_arg_get_astring (arg);
 	g_autofree char *full = NULL;
@@ -102,7 +102,7 @@ imap_list_add_pattern (ImapListQuery *q, const char *ref, const ImapArg *arg, gb
 		return FALSE;
 	}
 	full = g_strconcat (ref, pat, NULL);
-	decoded = rev2 ? g_strdup (full) : imap_utf7_decode (full);
+	decoded = utf8_names ? g_strdup (full) : imap_utf7_decode (full);
 	if (decoded == NULL || !g_utf8_validate (decoded, -1, NULL)) {
 		g_free (decoded);
 		*error = "Invalid mailbox pattern";
@@ -113,7 +113,7 @@ imap_list_add_pattern (ImapListQuery *q, const char *ref, const ImapArg *arg, gb
 }
 
 ImapListQuery *
-imap_list_query_parse (GPtrArray *args, gboolean lsub, gboolean rev2, const char **error)
+imap_list_query_parse (GPtrArray *args, gboolean lsub, gboolean rev2, gboolean utf8_names, const char **error)
 {
 	g_autoptr (ImapListQuery) q = g_new0 (ImapListQuery, 1);
 	const ImapArg *pats;
@@ -146,9 +146,9 @@ imap_list_query_parse (GPtrArray *args, gboolean lsub, gboolean rev2, const char
 		}
 		q->extended = TRUE;
 		for (guint k = 0; k < pats->list->len; k++)
-			if (!imap_list_add_pattern (q, ref, g_ptr_array_index (pats->list, k), rev2, error))
+			if (!imap_list_add_pattern (q, ref, g_ptr_array_index (pats->list, k), utf8_names, error))
 				return NULL;
-	} else if (!imap_list_add_pattern (q, ref, pats, rev2, error)) {
+	} else if (!imap_list_add_pattern (q, ref, pats, utf8_names, error)) {
 		return NULL;
 	}
 	i += 2;
@@ -181,8 +181,9 @@ imap_list_query_parse (GPtrArray *args, gboolean lsub, gboolean rev2, const char
 char **
 imap_status_items_parse (const ImapArg *list, gboolean rev2, const char **error)
 {
-	static const char *const known[] = {"MESSAGES", "UIDNEXT", "UIDVALIDITY",     "UNSEEN", "RECENT",
-					    "SIZE",	"DELETED", "DELETED-STORAGE", "HIGHESTMODSEQ", NULL};
+	static const char *const known[] = {"MESSAGES",	     "UIDNEXT",	  "UIDVALIDITY", "UNSEEN",
+					    "RECENT",	     "SIZE",	  "DELETED",	 "DELETED-STORAGE",
+					    "HIGHESTMODSEQ", "MAILBOXID", NULL};
 	g_autoptr (GPtrArray) items = g_ptr_array_new_with_free_func (g_free);
 
 	if (list == NULL || list->type != IMAP_ARG_LIST || list->list->len == 0) {

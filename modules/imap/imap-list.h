@@ -44,9 +44,11 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (ImapListQuery, imap_list_query_free)
 
 /* The arguments of LIST (after the command name) or of LSUB (@lsub: only
  * a reference and a pattern).  Names and patterns are modified UTF-7
- * unless @rev2.  Returns: (transfer full) (nullable): the query, or %NULL
+ * unless @utf8_names (IMAP4rev2 or UTF8=ACCEPT); @rev2 for the rules of
+ * IMAP4rev2.  Returns: (transfer full) (nullable): the query, or %NULL
  * with *@error the text of a BAD answer. */
-ImapListQuery *imap_list_query_parse (GPtrArray *args, gboolean lsub, gboolean rev2, const char **error);
+ImapListQuery *imap_list_query_parse (GPtrArray *args, gboolean lsub, gboolean rev2, gboolean utf8_names,
+				      const char **error);
 
 /* STATUS items (a list of atoms), upper-cased; %NULL with *@error for
  * an empty list, an unknown item, or RECENT in IMAP4rev2.  Returns:

@@ -56,6 +56,10 @@ imap_select_finish (ImapSelectOp *op)
 					     "Flags permitted");
 	if (mbox->modseq > 0)
 		imap_session_untagged (self, "OK [HIGHESTMODSEQ %" G_GUINT64_FORMAT "] Highest", mbox->modseq);
+	{
+		g_autofree char *mailboxid = imap_mailbox_object_id (mbox->id);
+		imap_session_untagged (self, "OK [MAILBOXID (%s)] Ok", mailboxid);
+	}
 	if (self->rev2) {
 		imap_session_append_mailbox (self, list, mbox->name);
 		imap_session_untagged (self, "%s", list->str);
@@ -353,6 +357,10 @@ imap_status_untagged (ImapSession *self, char **items, const EpStoreMailbox *b, 
 			g_string_append_printf (line, "HIGHESTMODSEQ %" G_GUINT64_FORMAT, b->highest_modseq);
 		else if (strcmp (it, "DELETED-STORAGE") == 0)
 			g_string_append_printf (line, "DELETED-STORAGE %" G_GUINT64_FORMAT, imap_kib (deleted_size));
+		else if (strcmp (it, "MAILBOXID") == 0) {
+			g_autofree char *mailboxid = imap_mailbox_object_id (b->id);
+			g_string_append_printf (line, "MAILBOXID (%s)", mailboxid);
+		}
 	}
 	g_string_append_c (line, ')');
 	imap_session_untagged (self, "%s", line->str);
@@ -518,7 +526,8 @@ imap_cmd_list (ImapSession *self, GPtrArray *args)
 {
 	gboolean lsub = strcmp (self->cmd->name, "LSUB") == 0;
 	const char *error = NULL;
-	g_autoptr (ImapListQuery) query = imap_list_query_parse (args, lsub, self->rev2, &error);
+	g_autoptr (ImapListQuery) query =
+	    imap_list_query_parse (args, lsub, self->rev2, self->rev2 || self->utf8_accept, &error);
 	ImapListOp *op;
 
 	if (query == NULL) {
@@ -625,11 +634,17 @@ imap_session_on_mailbox_op (GObject *source, GAsyncResult *res, gpointer user_da
 	g_autoptr (ImapSession) self = user_data;
 	g_autoptr (GError) error = NULL;
 	const char *name = self->cmd->name;
+	g_autofree char *mailboxid = NULL;
 	gboolean ok;
 
 	if (strcmp (name, "CREATE") == 0) {
 		g_autoptr (EpStoreMailbox) b = ep_store_create_mailbox_finish (EP_STORE (source), res, &error);
 		ok = b != NULL;
+		/* OBJECTID (RFC 8474 §4.1): the new mailbox's id in the tagged OK */
+		if (ok) {
+			g_autofree char *id = imap_mailbox_object_id (b->id);
+			mailboxid = g_strdup_printf ("MAILBOXID (%s)", id);
+		}
 	} else if (strcmp (name, "DELETE") == 0) {
 		ok = ep_store_delete_mailbox_finish (EP_STORE (source), res, &error);
 	} else if (strcmp (name, "RENAME") == 0) {
@@ -639,12 +654,15 @@ imap_session_on_mailbox_op (GObject *source, GAsyncResult *res, gpointer user_da
 	}
 	if (self->closing)
 		return;
-	if (!ok)
+	if (!ok) {
 		imap_session_store_error (self, error, name);
-	else
-		imap_session_tagged_ok_done (self);
-	if (!ok)
 		imap_session_done (self);
+	} else if (mailboxid != NULL) {
+		imap_session_tagged (self, "OK", mailboxid, "CREATE completed");
+		imap_session_done (self);
+	} else {
+		imap_session_tagged_ok_done (self);
+	}
 }
 
 /* CREATE with USE: the role must be free (the store keeps one mailbox per role) */

@@ -265,6 +265,18 @@ imap_search_parse_modseq (ImapSearchParser *p)
 	return g_steal_pointer (&key);
 }
 
+/* objectid (RFC 8474): 1*255 of ALPHA / DIGIT / "_" / "-" */
+static gboolean
+imap_search_object_id_valid (const char *s)
+{
+	gsize n = 0;
+
+	for (; s[n] != '\0'; n++)
+		if (!g_ascii_isalnum (s[n]) && s[n] != '_' && s[n] != '-')
+			return FALSE;
+	return n >= 1 && n <= 255;
+}
+
 /* the keys of a parenthesized list, or of the whole program, ANDed */
 static ImapSearchKey *
 imap_search_parse_and (ImapSearchParser *p, GPtrArray *args, guint depth)
@@ -387,6 +399,18 @@ imap_search_parse_key (ImapSearchParser *p, guint depth)
 		key->folded = imap_search_fold (s, -1);
 		key->body_only = g_ascii_toupper (*name) == 'B';
 		g_ptr_array_add (p->prog->text_keys, key);
+		return g_steal_pointer (&key);
+	}
+	if (g_ascii_strcasecmp (name, "EMAILID") == 0 || g_ascii_strcasecmp (name, "THREADID") == 0) {
+		const char *id = imap_search_string_arg (p);
+		if (id == NULL)
+			return NULL;
+		if (!imap_search_object_id_valid (id)) {
+			p->error = "Invalid object id";
+			return NULL;
+		}
+		key = imap_search_key_new (g_ascii_toupper (*name) == 'E' ? IMAP_SEARCH_EMAILID : IMAP_SEARCH_THREADID);
+		key->str = g_strdup (id);
 		return g_steal_pointer (&key);
 	}
 	if (g_ascii_strcasecmp (name, "LARGER") == 0 || g_ascii_strcasecmp (name, "SMALLER") == 0) {
@@ -658,6 +682,10 @@ imap_search_match (const ImapSearchKey *key, const ImapSearchMessage *msg, guint
 		return max_uid > 0 && imap_seqset_contains (key->seqset, msg->uid, max_uid);
 	case IMAP_SEARCH_MODSEQ:
 		return msg->modseq >= key->modseq;
+	case IMAP_SEARCH_EMAILID:
+		return g_strcmp0 (msg->email_id, key->str) == 0;
+	case IMAP_SEARCH_THREADID:
+		return g_strcmp0 (msg->thread_id, key->str) == 0;
 	}
 	return FALSE;
 }

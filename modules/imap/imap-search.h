@@ -37,6 +37,9 @@ typedef enum {
 	IMAP_SEARCH_SEQSET, /* set */
 	IMAP_SEARCH_UIDSET, /* set */
 	IMAP_SEARCH_MODSEQ, /* modseq: MODSEQ >= it (RFC 7162 CONDSTORE) */
+	/* OBJECTID (RFC 8474); str: the objectid */
+	IMAP_SEARCH_EMAILID,
+	IMAP_SEARCH_THREADID,
 } ImapSearchKeyType;
 
 typedef struct _ImapSearchKey ImapSearchKey;
@@ -47,7 +50,7 @@ struct _ImapSearchKey {
 	gboolean set;
 	gboolean body_only;
 	char *field;  /* HEADER: the field name */
-	char *str;    /* KEYWORD, TEXT: as given; HEADER: case-folded */
+	char *str;    /* KEYWORD, TEXT, EMAILID, THREADID: as given; HEADER: case-folded */
 	char *folded; /* TEXT: case-folded */
 	guint32 day;  /* julian day (GDate) */
 	guint64 size;
@@ -105,6 +108,8 @@ typedef struct {
 	 * the store's full-text answer alone */
 	const char *header_text;
 	const char *body_text;
+	const char *email_id; /* (nullable): OBJECTID */
+	const char *thread_id;
 } ImapSearchMessage;
 
 /* Whether @msg matches; @n_messages and @max_uid stand for "*". */

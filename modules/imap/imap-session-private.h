@@ -72,8 +72,9 @@ struct _ImapSession {
 	gboolean busy;
 	gboolean closing;
 	gboolean rev2;
-	gboolean condstore; /* CONDSTORE enabled (RFC 7162): FETCH responses carry MODSEQ */
-	gboolean qresync;   /* QRESYNC enabled: expunges are told as VANISHED */
+	gboolean condstore;   /* CONDSTORE enabled (RFC 7162): FETCH responses carry MODSEQ */
+	gboolean qresync;     /* QRESYNC enabled: expunges are told as VANISHED */
+	gboolean utf8_accept; /* ENABLE UTF8=ACCEPT (RFC 6855) */
 	gboolean auth_recording;
 	guint n_errors;
 	guint n_auth_failures;

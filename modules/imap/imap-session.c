@@ -162,9 +162,10 @@ imap_session_capabilities (ImapSession *self)
 			g_string_append (out, mechs);
 		}
 	} else {
-		g_string_append_printf (
-		    out, " UNSELECT UIDPLUS MOVE SPECIAL-USE CHILDREN ESEARCH APPENDLIMIT=%" G_GUINT64_FORMAT,
-		    self->server->limits.append_limit);
+		g_string_append_printf (out,
+					" UNSELECT UIDPLUS MOVE SPECIAL-USE CHILDREN ESEARCH BINARY OBJECTID "
+					"UTF8=ACCEPT APPENDLIMIT=%" G_GUINT64_FORMAT,
+					self->server->limits.append_limit);
 		g_string_append (out, " CONDSTORE QRESYNC");
 		g_string_append (out,
 				 " LIST-EXTENDED LIST-STATUS CREATE-SPECIAL-USE QUOTA QUOTA=RES-STORAGE STATUS=SIZE");
@@ -188,7 +189,7 @@ imap_session_mailbox_in (ImapSession *self, const ImapArg *arg)
 		imap_session_bad (self, "Invalid mailbox name");
 		return NULL;
 	}
-	if (self->rev2) {
+	if (self->rev2 || self->utf8_accept) {
 		if (!g_utf8_validate (s, -1, NULL)) {
 			imap_session_bad (self, "Mailbox name is not UTF-8");
 			return NULL;
@@ -213,7 +214,7 @@ imap_session_mailbox_in (ImapSession *self, const ImapArg *arg)
 void
 imap_session_append_mailbox (ImapSession *self, GString *out, const char *name)
 {
-	if (self->rev2) {
+	if (self->rev2 || self->utf8_accept) {
 		imap_append_string (out, name);
 	} else {
 		g_autofree char *m = imap_utf7_encode (name);
@@ -576,6 +577,9 @@ imap_cmd_enable (ImapSession *self, GPtrArray *args)
 			imap_session_enable_condstore (self);
 			self->qresync = TRUE;
 			g_string_append (enabled, " QRESYNC");
+		} else if (g_ascii_strcasecmp (cap, "UTF8=ACCEPT") == 0 && !self->utf8_accept) {
+			self->utf8_accept = TRUE;
+			g_string_append (enabled, " UTF8=ACCEPT");
 		}
 	}
 	imap_session_untagged (self, "%s", enabled->str);
@@ -697,7 +701,7 @@ static const ImapCommandDef imap_commands[] = {
     {"RENAME", imap_cmd_mailbox_op, IMAP_STATES_AUTHED, 2, 2, FALSE},
     {"SUBSCRIBE", imap_cmd_mailbox_op, IMAP_STATES_AUTHED, 1, 1, FALSE},
     {"UNSUBSCRIBE", imap_cmd_mailbox_op, IMAP_STATES_AUTHED, 1, 1, FALSE},
-    {"APPEND", imap_cmd_append, IMAP_STATES_AUTHED, 2, 4, FALSE},
+    {"APPEND", imap_cmd_append, IMAP_STATES_AUTHED, 2, 5, FALSE},
     {"IDLE", imap_cmd_idle, IMAP_STATES_AUTHED, 0, 0, FALSE},
     {"GETQUOTAROOT", imap_cmd_getquotaroot, IMAP_STATES_AUTHED, 1, 1, FALSE},
     {"GETQUOTA", imap_cmd_getquota, IMAP_STATES_AUTHED, 1, 1, FALSE},

@@ -392,3 +392,9 @@ imap_role_attribute (const char *role)
 		return "\\Archive";
 	return NULL;
 }
+
+char *
+imap_mailbox_object_id (gint64 id)
+{
+	return g_strdup_printf ("F%" G_GINT64_MODIFIER "x", (guint64)id);
+}

@@ -48,4 +48,9 @@ gboolean imap_list_match (const char *pattern, const char *name);
 /* The special-use attribute of a store role ("\Sent"...), or %NULL. */
 const char *imap_role_attribute (const char *role);
 
+/* OBJECTID (RFC 8474): the MAILBOXID of the store's mailbox @id, "F" and
+ * its number in lower-case hex, as store-pg forms EMAILIDs ("M…") and
+ * THREADIDs ("T…"); stable across RENAME, never reused. */
+char *imap_mailbox_object_id (gint64 id);
+
 G_END_DECLS

@@ -50,7 +50,7 @@ fuzz_list (ImapCommand *cmd, gboolean rev2, GPtrArray *tree)
 {
 	gboolean lsub = strcmp (cmd->name, "LSUB") == 0;
 	const char *error = NULL;
-	g_autoptr (ImapListQuery) q = imap_list_query_parse (cmd->args, lsub, rev2, &error);
+	g_autoptr (ImapListQuery) q = imap_list_query_parse (cmd->args, lsub, rev2, rev2, &error);
 	g_autoptr (GPtrArray) entries = NULL;
 	const char *prev = NULL;
 

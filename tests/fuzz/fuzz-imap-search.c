@@ -22,6 +22,9 @@ static const char *const fuzz_headers[] = {
     "",
 };
 
+/* EMAILID and THREADID of the messages */
+static const char *const fuzz_object_ids[][2] = {{"M1", "T1"}, {"M2", "T1"}, {"M3", NULL}};
+
 static void
 fuzz_program (GPtrArray *args)
 {
@@ -52,6 +55,8 @@ fuzz_program (GPtrArray *args)
 		    .size = i * 100,
 		    .header = fuzz_headers[i],
 		    .header_len = imap_search_header_length (fuzz_headers[i], strlen (fuzz_headers[i])),
+		    .email_id = fuzz_object_ids[i][0],
+		    .thread_id = fuzz_object_ids[i][1],
 		};
 		ImapSearchKey not_key = {.type = IMAP_SEARCH_NOT, .children = g_ptr_array_new ()};
 		gboolean m = imap_search_match (prog->root, &msg, G_N_ELEMENTS (fuzz_headers), 3);

@@ -23,7 +23,7 @@ run_list (const char *line, GPtrArray *boxes, gboolean rev2)
 {
 	g_autoptr (ImapCommand) cmd = parse_command (line);
 	const char *error = NULL;
-	g_autoptr (ImapListQuery) q = imap_list_query_parse (cmd->args, FALSE, rev2, &error);
+	g_autoptr (ImapListQuery) q = imap_list_query_parse (cmd->args, FALSE, rev2, rev2, &error);
 	g_autoptr (GPtrArray) entries = NULL;
 	GString *out = g_string_new (NULL);
 
@@ -154,7 +154,7 @@ test_parse (void)
 	for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
 		g_autoptr (ImapCommand) cmd = parse_command (cases[i].line);
 		const char *error = NULL;
-		g_autoptr (ImapListQuery) q = imap_list_query_parse (cmd->args, FALSE, FALSE, &error);
+		g_autoptr (ImapListQuery) q = imap_list_query_parse (cmd->args, FALSE, FALSE, FALSE, &error);
 
 		if (cases[i].error == NULL) {
 			g_assert_nonnull (q);
@@ -167,7 +167,7 @@ test_parse (void)
 	{
 		g_autoptr (ImapCommand) cmd = parse_command ("A LSUB \"\" (\"*\")");
 		const char *error = NULL;
-		g_autoptr (ImapListQuery) q = imap_list_query_parse (cmd->args, TRUE, FALSE, &error);
+		g_autoptr (ImapListQuery) q = imap_list_query_parse (cmd->args, TRUE, FALSE, FALSE, &error);
 		g_assert_null (q);
 		g_assert_cmpstr (error, ==, "LSUB takes one pattern");
 	}
@@ -183,7 +183,7 @@ test_parse (void)
 	{
 		g_autoptr (ImapCommand) cmd = parse_command ("A LIST \"x/\" \"\"");
 		const char *error = NULL;
-		g_autoptr (ImapListQuery) q = imap_list_query_parse (cmd->args, FALSE, TRUE, &error);
+		g_autoptr (ImapListQuery) q = imap_list_query_parse (cmd->args, FALSE, TRUE, TRUE, &error);
 		g_assert_true (q->delimiter);
 	}
 }

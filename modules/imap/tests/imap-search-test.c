@@ -29,9 +29,10 @@ test_command (const char *program)
 static void
 test_render (GString *out, const ImapSearchKey *k)
 {
-	static const char *const names[] = {
-	    "AND", "OR",    "NOT",	  "ALL",    "NONE",	 "FLAG",   "KEYWORD", "HEADER", "TEXT",	  "BEFORE",
-	    "ON",  "SINCE", "SENTBEFORE", "SENTON", "SENTSINCE", "LARGER", "SMALLER", "SEQSET", "UIDSET", "MODSEQ"};
+	static const char *const names[] = {"AND",	  "OR",	    "NOT",	 "ALL",	    "NONE",    "FLAG",
+					    "KEYWORD",	  "HEADER", "TEXT",	 "BEFORE",  "ON",      "SINCE",
+					    "SENTBEFORE", "SENTON", "SENTSINCE", "LARGER",  "SMALLER", "SEQSET",
+					    "UIDSET",	  "MODSEQ", "EMAILID",	 "THREADID"};
 
 	g_string_append_printf (out, "(%s", names[k->type]);
 	switch (k->type) {
@@ -46,6 +47,10 @@ test_render (GString *out, const ImapSearchKey *k)
 		break;
 	case IMAP_SEARCH_TEXT:
 		g_string_append_printf (out, " %s \"%s\"", k->body_only ? "body" : "text", k->str);
+		break;
+	case IMAP_SEARCH_EMAILID:
+	case IMAP_SEARCH_THREADID:
+		g_string_append_printf (out, " %s", k->str);
 		break;
 	case IMAP_SEARCH_LARGER:
 	case IMAP_SEARCH_SMALLER:
@@ -106,6 +111,8 @@ test_parse (void)
 	    {"modseq 9223372036854775807 SEEN", "(AND (MODSEQ 9223372036854775807) (FLAG 1 1))", FALSE, 0},
 	    {"MODSEQ \"/flags/\\\\draft\" all 620162338", "(AND (MODSEQ 620162338))", FALSE, 0},
 	    {"NOT MODSEQ \"/flags/$Junk\" PRIV 7", "(AND (NOT (MODSEQ 7)))", FALSE, 0},
+	    {"EMAILID M1a threadid \"T_x-9\"", "(AND (EMAILID M1a) (THREADID T_x-9))", FALSE, 0},
+	    {"NOT EMAILID {3}\r\nM2b", "(AND (NOT (EMAILID M2b)))", FALSE, 0},
 	};
 	static const struct {
 		const char *program;
@@ -143,6 +150,17 @@ test_parse (void)
 	    {"MODSEQ \"/other/x\" all 5", IMAP_SEARCH_ERROR_SYNTAX},
 	    {"MODSEQ \"/flags/\" all 5", IMAP_SEARCH_ERROR_SYNTAX},
 	    {"MODSEQ \"/flags/x\" all", IMAP_SEARCH_ERROR_SYNTAX},
+	    {"EMAILID", IMAP_SEARCH_ERROR_SYNTAX},
+	    {"EMAILID \"\"", IMAP_SEARCH_ERROR_SYNTAX},
+	    {"EMAILID \"M 1\"", IMAP_SEARCH_ERROR_SYNTAX},
+	    {"THREADID T.1", IMAP_SEARCH_ERROR_SYNTAX},
+	    {"THREADID {4}\r\nT\xc3\xa9\x31", IMAP_SEARCH_ERROR_SYNTAX},
+	    {"THREADID (T1)", IMAP_SEARCH_ERROR_SYNTAX},
+	    {"EMAILID "
+	     "M123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
+	     "0123456789012345678901234567890123456789012345678901234567890123456789012345678901234567890123456789"
+	     "01234567890123456789012345678901234567890123456789012345",
+	     IMAP_SEARCH_ERROR_SYNTAX},
 	};
 
 	for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
@@ -220,6 +238,11 @@ static const struct {
     {EP_STORE_FLAG_NONE, NULL, 1800000000, 4000, "Subject: Folded\r\n  subject line\r\nDate: bogus\r\n\r\n"},
 };
 
+/* their EMAILID and THREADID; the fourth has no thread */
+static const char *const test_object_ids[][2] = {
+    {"M1", "T1"}, {"M2", "T2"}, {"M3", "T1"}, {"M4", NULL}, {"Mx", "T2"},
+};
+
 static char *
 test_search (const char *program, guint32 *text_uids, guint n_text_uids)
 {
@@ -250,6 +273,8 @@ test_search (const char *program, guint32 *text_uids, guint n_text_uids)
 		    .modseq = (i + 1) * 100,
 		    .header = prog->need_header ? m : NULL,
 		    .header_len = prog->need_header ? imap_search_header_length (m, strlen (m)) : 0,
+		    .email_id = test_object_ids[i][0],
+		    .thread_id = test_object_ids[i][1],
 		};
 		if (imap_search_match (prog->root, &msg, G_N_ELEMENTS (test_messages), 50)) {
 			g_array_append_val (found, msg.seq);
@@ -333,6 +358,13 @@ test_match (void)
 	    {"NOT MODSEQ 200", "SEARCH 1 (MODSEQ 100)"},
 	    {"MODSEQ 0 SEEN", "SEARCH 1 2 (MODSEQ 200)"},
 	    {"OR MODSEQ 500 FLAGGED", "SEARCH 2 5 (MODSEQ 500)"},
+	    {"EMAILID M3", "SEARCH 3"},
+	    {"EMAILID m3", "SEARCH"},
+	    {"EMAILID M", "SEARCH"},
+	    {"THREADID T1", "SEARCH 1 3"},
+	    {"NOT THREADID T1", "SEARCH 2 4 5"},
+	    {"OR THREADID T2 EMAILID M4", "SEARCH 2 4 5"},
+	    {"THREADID T2 EMAILID M2", "SEARCH 2"},
 	};
 	guint32 text_uids[] = {20, 40};
 

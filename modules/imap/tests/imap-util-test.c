@@ -235,6 +235,144 @@ test_fetch_macros (void)
 	imap_fetch_items_clear (&it);
 }
 
+static const char test_binary_message[] = "Subject: parts\r\n"
+					  "Content-Type: multipart/mixed; boundary=X\r\n"
+					  "\r\n"
+					  "--X\r\n"
+					  "Content-Transfer-Encoding: Quoted-Printable\r\n"
+					  "\r\n"
+					  "caf=C3=A9 =\r\nsoft =3D\r\n"
+					  "--X\r\n"
+					  "Content-Transfer-Encoding: base64\r\n"
+					  "\r\n"
+					  "AGFi\r\nYw==\r\n"
+					  "--X\r\n"
+					  "Content-Transfer-Encoding: x-uuencode\r\n"
+					  "\r\n"
+					  "begin\r\n"
+					  "--X\r\n"
+					  "Content-Type: multipart/alternative; boundary=Y\r\n"
+					  "\r\n"
+					  "--Y\r\n"
+					  "\r\n"
+					  "inner\r\n"
+					  "--Y--\r\n"
+					  "--X--\r\n";
+
+/* "name data" (NUL shown as "\\0"), "name NIL", "name n" (sizes), "NO" or "BAD" */
+static char *
+fetch_binary_one (const char *item_text)
+{
+	g_autoptr (ImapArg) arg = atom (item_text);
+	ImapFetchItems items;
+	const char *err = NULL;
+	g_autoptr (GBytes) data = g_bytes_new_static (test_binary_message, sizeof test_binary_message - 1);
+	g_autoptr (EpMimeMessage) msg = ep_mime_message_parse (test_binary_message, sizeof test_binary_message - 1);
+	g_autoptr (GBytes) out = NULL;
+	g_autoptr (GString) s = g_string_new (NULL);
+	const ImapBodyItem *item;
+	ImapFetchBinaryStatus st;
+	guint64 size = 0;
+
+	if (!imap_fetch_parse (arg, &items, &err)) {
+		imap_fetch_items_clear (&items);
+		return g_strdup ("BAD");
+	}
+	g_assert_cmpuint (items.bodies->len, ==, 1);
+	item = g_ptr_array_index (items.bodies, 0);
+	g_assert_true (item->binary != item->binary_size);
+	st = imap_fetch_binary (item, data, items.need_mime ? msg : NULL, item->binary ? &out : NULL,
+				item->binary_size ? &size : NULL);
+	if (st == IMAP_FETCH_BINARY_UNKNOWN_CTE) {
+		imap_fetch_items_clear (&items);
+		return g_strdup ("NO");
+	}
+	g_string_append_printf (s, "%s ", item->response_name);
+	if (item->binary_size) {
+		g_string_append_printf (s, "%" G_GUINT64_FORMAT, size);
+	} else if (st == IMAP_FETCH_BINARY_NIL) {
+		g_assert_null (out);
+		g_string_append (s, "NIL");
+	} else {
+		gsize n = 0;
+		const char *d = g_bytes_get_data (out, &n);
+		for (gsize i = 0; i < n; i++)
+			if (d[i] == '\0')
+				g_string_append (s, "\\0");
+			else
+				g_string_append_c (s, d[i]);
+	}
+	g_assert_true (items.set_seen == (item->binary && !item->peek));
+	imap_fetch_items_clear (&items);
+	return g_string_free (g_steal_pointer (&s), FALSE);
+}
+
+static void
+test_fetch_binary (void)
+{
+	static const struct {
+		const char *item;
+		const char *result;
+	} cases[] = {
+	    {"BINARY[1]", "BINARY[1] caf\xc3\xa9 soft ="},
+	    {"BINARY.PEEK[2]", "BINARY[2] \\0abc"},
+	    {"binary.peek[2]<1.2>", "BINARY[2]<1> ab"},
+	    {"BINARY[2]<0.1>", "BINARY[2]<0> \\0"},
+	    {"BINARY[2]<9.1>", "BINARY[2]<9> "},
+	    {"BINARY.SIZE[1]", "BINARY.SIZE[1] 12"},
+	    {"BINARY.SIZE[2]", "BINARY.SIZE[2] 4"},
+	    {"BINARY[4]", "BINARY[4] --Y\r\n\r\ninner\r\n--Y--"},
+	    {"BINARY.SIZE[4]", "BINARY.SIZE[4] 19"},
+	    {"BINARY[4.1]", "BINARY[4.1] inner"},
+	    {"BINARY[]<0.8>", "BINARY[]<0> Subject:"},
+	    {"BINARY.SIZE[]", "BINARY.SIZE[] 327"},
+	    {"BINARY[5]", "BINARY[5] NIL"},
+	    {"BINARY.SIZE[5]", "BINARY.SIZE[5] 0"},
+	    {"BINARY[3]", "NO"},
+	    {"BINARY.SIZE[3]", "NO"},
+	    {"BINARY.PEEK[3]<0.1>", "NO"},
+	    {"BINARY[0]", "BAD"},
+	    {"BINARY[1.]", "BAD"},
+	    {"BINARY[.1]", "BAD"},
+	    {"BINARY[1..2]", "BAD"},
+	    {"BINARY[1.MIME]", "BAD"},
+	    {"BINARY[HEADER]", "BAD"},
+	    {"BINARY[TEXT]", "BAD"},
+	    {"BINARY[1]<0.0>", "BAD"},
+	    {"BINARY[1]<1>", "BAD"},
+	    {"BINARY[1]x", "BAD"},
+	    {"BINARY.SIZE[1]<0.1>", "BAD"},
+	    {"BINARY.PEEK", "BAD"},
+	    {"BINARY", "BAD"},
+	    {"BINARYX[1]", "BAD"},
+	    {"BINARY[1", "BAD"},
+	};
+
+	for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+		g_autofree char *got = fetch_binary_one (cases[i].item);
+		g_test_message ("%s", cases[i].item);
+		g_assert_cmpstr (got, ==, cases[i].result);
+	}
+}
+
+static void
+test_fetch_object_ids (void)
+{
+	g_autoptr (ImapArg) list = g_new0 (ImapArg, 1);
+	ImapFetchItems it;
+	const char *err;
+	g_autofree char *id = imap_mailbox_object_id (26);
+
+	list->type = IMAP_ARG_LIST;
+	list->list = g_ptr_array_new_with_free_func ((GDestroyNotify)imap_arg_free);
+	g_ptr_array_add (list->list, atom ("emailid"));
+	g_ptr_array_add (list->list, atom ("THREADID"));
+	g_assert_true (imap_fetch_parse (list, &it, &err));
+	g_assert_true (it.emailid && it.threadid && !it.need_data && !it.set_seen);
+	imap_fetch_items_clear (&it);
+	g_assert_cmpstr (id, ==, "F1a");
+}
+
 int
 main (int argc, char **argv)
 {
@@ -247,5 +385,7 @@ main (int argc, char **argv)
 	g_test_add_func ("/imap/util/list-match", test_list_match);
 	g_test_add_func ("/imap/fetch/sections", test_fetch);
 	g_test_add_func ("/imap/fetch/macros", test_fetch_macros);
+	g_test_add_func ("/imap/fetch/binary", test_fetch_binary);
+	g_test_add_func ("/imap/fetch/object-ids", test_fetch_object_ids);
 	return g_test_run ();
 }
