@@ -182,7 +182,14 @@ def test_list_subscribed(tree):
     # a subscription belongs to a mailbox here: none for a missing name
     fails(r, 'SUBSCRIBE NoSuchBox', 'NO', 'NONEXISTENT')
     fails(r, 'SUBSCRIBE Tofu', 'NO', 'NONEXISTENT')
-    # LSUB (IMAP4rev1) is as it was
+    # LSUB (IMAP4rev1): "%" shows the parent of a subscribed mailbox as
+    # \Noselect when it is not subscribed itself (RFC 3501 §6.3.9)
+    assert run(r, 'LSUB "" "%"') == [
+        '* LSUB (\\Noselect \\HasChildren) "/" "Fruit"',
+        '* LSUB (\\HasNoChildren) "/" "INBOX"',
+        '* LSUB (\\Noselect \\HasChildren) "/" "Tofu"',
+        '* LSUB (\\HasChildren) "/" "Vegetable"',
+    ]
     assert run(r, 'LSUB "" "*"') == [
         '* LSUB (\\HasNoChildren) "/" "Fruit/Banana"',
         '* LSUB (\\HasNoChildren) "/" "INBOX"',
