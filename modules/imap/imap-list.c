@@ -170,6 +170,11 @@ imap_list_query_parse (GPtrArray *args, gboolean lsub, gboolean rev2, gboolean u
 	}
 	/* LIST "" "" (whatever the reference) asks for the hierarchy delimiter */
 	q->delimiter = !lsub && q->select == 0 && pats->type != IMAP_ARG_LIST && imap_arg_get_astring (pats)[0] == '\0';
+	/* LSUB is LIST (SUBSCRIBED RECURSIVEMATCH) with attributes of its own */
+	if (lsub) {
+		q->lsub = TRUE;
+		q->select = IMAP_LIST_SEL_SUBSCRIBED | IMAP_LIST_SEL_RECURSIVEMATCH;
+	}
 	/* RFC 5258 §3.1: SUBSCRIBED selects \Subscribed in the answer too */
 	if (q->select & IMAP_LIST_SEL_SUBSCRIBED)
 		q->ret |= IMAP_LIST_RET_SUBSCRIBED;
@@ -369,7 +374,7 @@ imap_list_select (const ImapListQuery *q, GPtrArray *boxes)
 		e->name = g_strdup (n->name);
 		e->box = n->box;
 		e->has_children = below.exists;
-		e->childinfo = recursive && below.selected_unmatched;
+		e->childinfo = recursive && !q->lsub && below.selected_unmatched;
 		g_ptr_array_add (out, e);
 	}
 	return out;
@@ -380,6 +385,12 @@ imap_list_append_attributes (GString *out, const ImapListQuery *q, const ImapLis
 {
 	const char *special = e->box != NULL ? imap_role_attribute (e->box->role) : NULL;
 
+	if (q->lsub) {
+		if (e->box == NULL || !e->box->subscribed)
+			g_string_append (out, "\\Noselect ");
+		g_string_append (out, e->has_children ? "\\HasChildren" : "\\HasNoChildren");
+		return;
+	}
 	if (e->box == NULL)
 		g_string_append (out, rev2 || q->extended ? "\\NonExistent " : "\\Noselect ");
 	if ((q->ret & IMAP_LIST_RET_SUBSCRIBED) && e->box != NULL && e->box->subscribed)

@@ -33,6 +33,7 @@ typedef enum {
 typedef struct {
 	guint select;	     /* ImapListSelect */
 	guint ret;	     /* ImapListReturn */
+	gboolean lsub;	     /* LSUB: subscribed names, and \Noselect parents for "%" */
 	gboolean extended;   /* selection options, several patterns or RETURN were given */
 	gboolean delimiter;  /* the basic LIST "" "": the hierarchy delimiter only */
 	GPtrArray *patterns; /* of char *: reference + pattern, UTF-8 */
@@ -74,7 +75,10 @@ GPtrArray *imap_list_select (const ImapListQuery *query, GPtrArray *boxes);
 
 /* The attributes of @entry as LIST shows them (without parentheses):
  * \NonExistent (\Noselect in a basic IMAP4rev1 LIST), \Subscribed when
- * asked for, \HasChildren or \HasNoChildren, the special-use attribute. */
+ * asked for, \HasChildren or \HasNoChildren, the special-use attribute.
+ * As LSUB shows them: \Noselect for a name that is not subscribed (a
+ * parent of subscribed names, RFC 3501 §6.3.9), \HasChildren or
+ * \HasNoChildren. */
 void imap_list_append_attributes (GString *out, const ImapListQuery *query, const ImapListEntry *entry, gboolean rev2);
 
 typedef enum {

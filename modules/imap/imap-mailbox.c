@@ -281,7 +281,6 @@ imap_cmd_unselect (ImapSession *self, GPtrArray *args)
 typedef struct {
 	ImapSession *self; /* owned */
 	ImapListQuery *query;
-	gboolean lsub;
 	char **status_items;
 	GPtrArray *boxes;   /* of EpStoreMailbox: what the store listed */
 	GPtrArray *entries; /* of ImapListEntry: what LIST answers */
@@ -297,19 +296,6 @@ imap_list_op_free (ImapListOp *op)
 	g_clear_pointer (&op->entries, g_ptr_array_unref);
 	g_strfreev (op->status_items);
 	g_free (op);
-}
-
-static gboolean
-imap_mailbox_has_children (GPtrArray *boxes, const char *name)
-{
-	gsize n = strlen (name);
-
-	for (guint i = 0; i < boxes->len; i++) {
-		EpStoreMailbox *b = g_ptr_array_index (boxes, i);
-		if (strncmp (b->name, name, n) == 0 && b->name[n] == '/')
-			return TRUE;
-	}
-	return FALSE;
 }
 
 /* STATUS items that need the messages listed (the store counts the rest) */
@@ -457,7 +443,7 @@ imap_list_walk (ImapListOp *op)
 
 	while (op->next < op->entries->len) {
 		const ImapListEntry *e = g_ptr_array_index (op->entries, op->next++);
-		g_autoptr (GString) line = g_string_new ("LIST (");
+		g_autoptr (GString) line = g_string_new (q->lsub ? "LSUB (" : "LIST (");
 
 		imap_list_append_attributes (line, q, e, self->rev2);
 		g_string_append (line, ") \"/\" ");
@@ -473,7 +459,7 @@ imap_list_walk (ImapListOp *op)
 		}
 		imap_status_untagged (self, q->status_items, e->box, 0, 0);
 	}
-	imap_session_tagged (self, "OK", NULL, "LIST completed");
+	imap_session_tagged (self, "OK", NULL, q->lsub ? "LSUB completed" : "LIST completed");
 	imap_session_done (self);
 	imap_list_op_free (op);
 }
@@ -492,33 +478,14 @@ imap_list_on_mailboxes (GObject *source, GAsyncResult *res, gpointer user_data)
 		return;
 	}
 	if (boxes == NULL) {
-		imap_session_store_error (self, error, op->lsub ? "LSUB" : "LIST");
+		imap_session_store_error (self, error, op->query->lsub ? "LSUB" : "LIST");
 		imap_session_done (self);
 		imap_list_op_free (op);
 		return;
 	}
 	op->boxes = boxes;
-	if (!op->lsub) {
-		op->entries = imap_list_select (op->query, op->boxes);
-		imap_list_walk (op);
-		return;
-	}
-	/* LSUB (IMAP4rev1): the subscribed mailboxes */
-	for (guint i = 0; i < boxes->len; i++) {
-		EpStoreMailbox *b = g_ptr_array_index (boxes, i);
-		g_autoptr (GString) line = g_string_new ("LSUB (");
-
-		if (!imap_list_match (g_ptr_array_index (op->query->patterns, 0), b->name) || !b->subscribed)
-			continue;
-		g_string_append (line,
-				 imap_mailbox_has_children (boxes, b->name) ? "\\HasChildren" : "\\HasNoChildren");
-		g_string_append (line, ") \"/\" ");
-		imap_session_append_mailbox (self, line, b->name);
-		imap_session_untagged (self, "%s", line->str);
-	}
-	imap_session_tagged (self, "OK", NULL, "LSUB completed");
-	imap_session_done (self);
-	imap_list_op_free (op);
+	op->entries = imap_list_select (op->query, op->boxes);
+	imap_list_walk (op);
 }
 
 void
@@ -545,7 +512,6 @@ imap_cmd_list (ImapSession *self, GPtrArray *args)
 	op = g_new0 (ImapListOp, 1);
 	op->self = g_object_ref (self);
 	op->query = g_steal_pointer (&query);
-	op->lsub = lsub;
 	imap_session_suspend (self);
 	ep_store_list_mailboxes_async (self->server->store, self->account, NULL, self->cancellable,
 				       imap_list_on_mailboxes, op);

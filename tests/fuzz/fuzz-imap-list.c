@@ -8,7 +8,8 @@
  * mailbox tree.  Properties: an error always has a text; every name
  * answered matches a pattern, once, in order; a name that does not exist
  * is answered only as the parent of a mailbox; CHILDINFO only with
- * RECURSIVEMATCH; \Subscribed only when asked for.
+ * RECURSIVEMATCH; \Subscribed only when asked for; LSUB says \Noselect
+ * exactly for the names that are not subscribed.
  */
 #include "config.h"
 
@@ -74,6 +75,12 @@ fuzz_list (ImapCommand *cmd, gboolean rev2, GPtrArray *tree)
 		g_assert (e->box != NULL || e->has_children);
 		g_assert (!e->childinfo || (q->select & IMAP_LIST_SEL_RECURSIVEMATCH));
 		imap_list_append_attributes (attrs, q, e, rev2);
+		if (q->lsub) {
+			g_assert (strstr (attrs->str, "\\Subscribed") == NULL);
+			g_assert ((strstr (attrs->str, "\\Noselect") != NULL) ==
+				  (e->box == NULL || !e->box->subscribed));
+			continue;
+		}
 		g_assert ((strstr (attrs->str, "\\Subscribed") != NULL) ==
 			  (e->box != NULL && e->box->subscribed && (q->ret & IMAP_LIST_RET_SUBSCRIBED)));
 		g_assert ((strstr (attrs->str, "\\NonExistent") != NULL || strstr (attrs->str, "\\Noselect") != NULL) ==

@@ -150,6 +150,7 @@ def test_list_basic_percent_shows_missing_parents(tree):
     # LIST-EXTENDED and IMAP4rev2 say \NonExistent
     assert run(r, 'LIST "" "%" RETURN (CHILDREN)') == TOP_EXTENDED
     assert run(r, 'LIST () "" "%"') == TOP_EXTENDED
+    assert run(r, 'LIST (REMOTE) "" "%" RETURN (CHILDREN)') == TOP_EXTENDED
     r.close()
     r = session(tree, 'lister', rev2=True)
     assert run(r, 'LIST "" "%"') == TOP_EXTENDED
@@ -174,6 +175,7 @@ def test_list_subscribed(tree):
     # REMOTE changes nothing here: every mailbox is local
     assert run(r, 'LIST (REMOTE SUBSCRIBED) "" "%"') == run(r, 'LIST (SUBSCRIBED) "" "%"')
     # RETURN (SUBSCRIBED) marks the subscribed ones among all
+    assert run(r, 'LIST "" "Vegetable*" RETURN (CHILDREN SUBSCRIBED)') == run(r, 'LIST "" "Vegetable*" RETURN (SUBSCRIBED)')
     assert run(r, 'LIST "" "Vegetable*" RETURN (SUBSCRIBED)') == [
         '* LIST (\\Subscribed \\HasChildren) "/" "Vegetable"',
         '* LIST (\\Subscribed \\HasNoChildren) "/" "Vegetable/Broccoli"',
@@ -182,7 +184,14 @@ def test_list_subscribed(tree):
     # a subscription belongs to a mailbox here: none for a missing name
     fails(r, 'SUBSCRIBE NoSuchBox', 'NO', 'NONEXISTENT')
     fails(r, 'SUBSCRIBE Tofu', 'NO', 'NONEXISTENT')
-    # LSUB (IMAP4rev1) is as it was
+    # LSUB (IMAP4rev1): "%" shows the parent of a subscribed mailbox as
+    # \Noselect when it is not subscribed itself (RFC 3501 §6.3.9)
+    assert run(r, 'LSUB "" "%"') == [
+        '* LSUB (\\Noselect \\HasChildren) "/" "Fruit"',
+        '* LSUB (\\HasNoChildren) "/" "INBOX"',
+        '* LSUB (\\Noselect \\HasChildren) "/" "Tofu"',
+        '* LSUB (\\HasChildren) "/" "Vegetable"',
+    ]
     assert run(r, 'LSUB "" "*"') == [
         '* LSUB (\\HasNoChildren) "/" "Fruit/Banana"',
         '* LSUB (\\HasNoChildren) "/" "INBOX"',
@@ -258,6 +267,22 @@ def test_list_special_use(tree):
     assert run(r, 'LIST (SPECIAL-USE) "" "*"') == specials
     assert run(r, 'LIST (SPECIAL-USE) "" "*" RETURN (SPECIAL-USE)') == specials
     assert run(r, 'LIST "" "%" RETURN (SPECIAL-USE)') == TOP_EXTENDED
+    # RFC 6154 §5.1's example: every mailbox, with its special use
+    assert run(r, 'LIST "" "*" RETURN (SPECIAL-USE)') == [
+        '* LIST (\\HasNoChildren \\Archive) "/" "Archive"',
+        '* LIST (\\HasNoChildren \\Drafts) "/" "Drafts"',
+        '* LIST (\\HasChildren) "/" "Fruit"',
+        '* LIST (\\HasNoChildren) "/" "Fruit/Apple"',
+        '* LIST (\\HasNoChildren) "/" "Fruit/Banana"',
+        '* LIST (\\HasNoChildren) "/" "INBOX"',
+        '* LIST (\\HasNoChildren \\Junk) "/" "Junk"',
+        '* LIST (\\HasNoChildren \\Sent) "/" "Sent"',
+        '* LIST (\\HasNoChildren) "/" "Tofu/Firm"',
+        '* LIST (\\HasNoChildren \\Trash) "/" "Trash"',
+        '* LIST (\\HasChildren) "/" "Vegetable"',
+        '* LIST (\\HasNoChildren) "/" "Vegetable/Broccoli"',
+        '* LIST (\\HasNoChildren) "/" "Vegetable/Corn"',
+    ]
     # together with SUBSCRIBED: both must hold (none of them is subscribed)
     assert run(r, 'LIST (SPECIAL-USE SUBSCRIBED) "" "*"') == []
     r.close()

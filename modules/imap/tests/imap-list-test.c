@@ -23,7 +23,8 @@ run_list (const char *line, GPtrArray *boxes, gboolean rev2)
 {
 	g_autoptr (ImapCommand) cmd = parse_command (line);
 	const char *error = NULL;
-	g_autoptr (ImapListQuery) q = imap_list_query_parse (cmd->args, FALSE, rev2, rev2, &error);
+	g_autoptr (ImapListQuery) q =
+	    imap_list_query_parse (cmd->args, strcmp (cmd->name, "LSUB") == 0, rev2, rev2, &error);
 	g_autoptr (GPtrArray) entries = NULL;
 	GString *out = g_string_new (NULL);
 
@@ -112,6 +113,14 @@ test_select (void)
 	    {"A LIST \"Vegetable/\" \"%\" RETURN ()", FALSE,
 	     "Vegetable/Broccoli (\\HasNoChildren)\nVegetable/Corn (\\HasNoChildren)\n"},
 	    {"A LIST () \"\" \"inbox\" RETURN (SPECIAL-USE STATUS (MESSAGES))", FALSE, "INBOX (\\HasNoChildren)\n"},
+	    /* LSUB: "%" shows the parents of subscribed mailboxes as \Noselect (RFC 3501 §6.3.9) */
+	    {"A LSUB \"\" \"%\"", FALSE,
+	     "Fruit (\\Noselect \\HasChildren)\nINBOX (\\HasNoChildren)\nTofu (\\Noselect \\HasChildren)\n"
+	     "Vegetable (\\HasChildren)\n"},
+	    {"A LSUB \"\" \"*\"", TRUE,
+	     "Fruit/Banana (\\HasNoChildren)\nINBOX (\\HasNoChildren)\nTofu/Firm (\\HasNoChildren)\n"
+	     "Vegetable (\\HasChildren)\nVegetable/Broccoli (\\HasNoChildren)\n"},
+	    {"A LSUB \"Vegetable/\" \"%\"", FALSE, "Vegetable/Broccoli (\\HasNoChildren)\n"},
 	};
 
 	for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
