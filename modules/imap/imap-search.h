@@ -36,6 +36,7 @@ typedef enum {
 	IMAP_SEARCH_SMALLER,
 	IMAP_SEARCH_SEQSET, /* set */
 	IMAP_SEARCH_UIDSET, /* set */
+	IMAP_SEARCH_SAVED,  /* "$" (RFC 5182): uids, filled in by the caller */
 } ImapSearchKeyType;
 
 typedef struct _ImapSearchKey ImapSearchKey;
@@ -51,7 +52,7 @@ struct _ImapSearchKey {
 	guint32 day;  /* julian day (GDate) */
 	guint64 size;
 	GArray *seqset; /* of ImapSeqRange */
-	GArray *uids;	/* TEXT: ascending guint32, filled in by the caller */
+	GArray *uids;	/* TEXT, SAVED: ascending guint32, filled in by the caller */
 };
 
 typedef enum {
@@ -59,6 +60,7 @@ typedef enum {
 	IMAP_SEARCH_RETURN_MAX = 1 << 1,
 	IMAP_SEARCH_RETURN_ALL = 1 << 2,
 	IMAP_SEARCH_RETURN_COUNT = 1 << 3,
+	IMAP_SEARCH_RETURN_SAVE = 1 << 4, /* SEARCHRES (RFC 5182) */
 } ImapSearchReturn;
 
 typedef struct {
@@ -66,13 +68,13 @@ typedef struct {
 	gboolean has_return; /* RETURN (...) was given: answer ESEARCH */
 	guint returns;	     /* ImapSearchReturn; RETURN () means ALL */
 	gboolean need_header;
-	GPtrArray *text_keys; /* of ImapSearchKey, borrowed from the tree */
+	GPtrArray *text_keys;  /* of ImapSearchKey, borrowed from the tree */
+	GPtrArray *saved_keys; /* "$" keys, borrowed from the tree: the caller sets their uids */
 } ImapSearchProgram;
 
 typedef enum {
 	IMAP_SEARCH_ERROR_SYNTAX,     /* BAD */
 	IMAP_SEARCH_ERROR_BADCHARSET, /* NO [BADCHARSET (UTF-8 US-ASCII)] */
-	IMAP_SEARCH_ERROR_SAVED,      /* "$" or RETURN (SAVE): SEARCHRES is not supported (BAD) */
 } ImapSearchError;
 
 /**
@@ -117,11 +119,21 @@ void imap_search_message_text (const char *data, gsize len, char **header_text, 
 /* Whether the full-text answer of a BODY/TEXT key holds @uid */
 gboolean imap_search_text_candidate (const ImapSearchProgram *prog, guint32 uid);
 
+/* Whether @args (of a SEARCH) ask for RETURN (SAVE), even when they do not
+ * parse: a failed SEARCH that asked for it empties the saved result. */
+gboolean imap_search_args_want_save (GPtrArray *args);
+
+/* What RETURN (SAVE) saves of the matches @n (ascending): MIN and/or MAX
+ * alone save only those, anything else saves all (RFC 5182 §2.4).
+ * Returns: (transfer full): ascending */
+GArray *imap_search_saved_result (const ImapSearchProgram *prog, const guint32 *n, guint len);
+
 /* "1:3,5,7:9" from ascending numbers */
 void imap_search_append_set (GString *out, const guint32 *n, guint len);
 
 /* The untagged answer, without "* " and CRLF: "SEARCH 1 2" or "ESEARCH
- * (TAG "t") UID MIN 1 COUNT 2".  @n: the matches, ascending. */
+ * (TAG "t") UID MIN 1 COUNT 2".  @n: the matches, ascending.  %NULL when
+ * RETURN (SAVE) alone asks for no answer (RFC 5182 §2.4). */
 char *imap_search_format (const ImapSearchProgram *prog, gboolean esearch, const char *tag, gboolean uid,
 			  const guint32 *n, guint len);
 

@@ -163,7 +163,9 @@ imap_session_capabilities (ImapSession *self)
 		}
 	} else {
 		g_string_append_printf (
-		    out, " UNSELECT UIDPLUS MOVE SPECIAL-USE CHILDREN ESEARCH APPENDLIMIT=%" G_GUINT64_FORMAT,
+		    out,
+		    " UNSELECT UIDPLUS MOVE SPECIAL-USE CHILDREN ESEARCH SEARCHRES SORT SORT=DISPLAY "
+		    "THREAD=ORDEREDSUBJECT THREAD=REFERENCES APPENDLIMIT=%" G_GUINT64_FORMAT,
 		    self->server->limits.append_limit);
 	}
 	return g_string_free (out, FALSE);
@@ -272,6 +274,7 @@ void
 imap_session_unselect (ImapSession *self)
 {
 	g_clear_pointer (&self->mbox, imap_mailbox_free);
+	g_clear_pointer (&self->saved, g_array_unref); /* RFC 5182 §2.1 */
 	self->changed = FALSE;
 	if (self->state == IMAP_STATE_SELECTED)
 		self->state = IMAP_STATE_AUTH;
@@ -638,6 +641,8 @@ static const ImapCommandDef imap_commands[] = {
     {"IDLE", imap_cmd_idle, IMAP_STATES_AUTHED, 0, 0, FALSE},
     {"FETCH", imap_cmd_fetch, IMAP_STATE_SELECTED, 2, -1, TRUE},
     {"SEARCH", imap_cmd_search, IMAP_STATE_SELECTED, 1, -1, TRUE},
+    {"SORT", imap_cmd_sort, IMAP_STATE_SELECTED, 3, -1, TRUE},
+    {"THREAD", imap_cmd_thread, IMAP_STATE_SELECTED, 3, -1, TRUE},
     {"STORE", imap_cmd_store, IMAP_STATE_SELECTED, 3, -1, TRUE},
     {"COPY", imap_cmd_copy, IMAP_STATE_SELECTED, 2, 2, TRUE},
     {"MOVE", imap_cmd_copy, IMAP_STATE_SELECTED, 2, 2, TRUE},
@@ -859,6 +864,7 @@ imap_session_finalize (GObject *object)
 	g_clear_pointer (&self->parser, imap_parser_free);
 	g_free (self->account);
 	g_free (self->appenduid);
+	g_clear_pointer (&self->saved, g_array_unref);
 	g_free (self->listener_kind);
 	g_clear_object (&self->cancellable);
 	G_OBJECT_CLASS (imap_session_parent_class)->finalize (object);
