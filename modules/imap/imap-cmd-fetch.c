@@ -19,8 +19,17 @@ imap_session_resolve_set (ImapSession *self, const ImapArg *arg)
 	GArray *uids = self->mbox->uids;
 	g_autoptr (GArray) out = g_array_new (FALSE, FALSE, sizeof (guint32));
 
+	if (saved) {
+		/* "$": the saved result (RFC 5182), UIDs, those still in the view */
+		for (guint i = 0; self->saved != NULL && i < self->saved->len; i++) {
+			guint32 u = g_array_index (self->saved, guint32, i);
+			if (imap_uids_contain (uids, u))
+				g_array_append_val (out, u);
+		}
+		return g_steal_pointer (&out);
+	}
 	if (set == NULL) {
-		imap_session_bad (self, saved ? "SEARCHRES ($) is not supported" : "Invalid sequence set");
+		imap_session_bad (self, "Invalid sequence set");
 		return NULL;
 	}
 	if (self->uid) {

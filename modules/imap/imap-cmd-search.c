@@ -5,11 +5,25 @@
 #include <string.h>
 
 #include "imap-session-private.h"
+#include "imap-sort.h"
+#include "imap-thread.h"
 
-/* ---- SEARCH --------------------------------------------------------------------------------- */
+/* ---- SEARCH, SORT, THREAD ------------------------------------------------------------------- */
+
+/* SORT (RFC 5256) and THREAD run the SEARCH below, then order what matched */
+typedef enum {
+	IMAP_SEARCH_OP_SEARCH,
+	IMAP_SEARCH_OP_SORT,
+	IMAP_SEARCH_OP_THREAD,
+} ImapSearchOpKind;
 
 typedef struct {
 	ImapSession *self; /* owned */
+	ImapSearchOpKind kind;
+	GArray *criteria;	       /* SORT: of ImapSortCriterion */
+	ImapThreadAlgorithm algorithm; /* THREAD */
+	gboolean need_header;	       /* SORT/THREAD: the keys come from the header */
+	GPtrArray *sorted;	       /* SORT/THREAD: of ImapSortMessage, the matches */
 	ImapSearchProgram *prog;
 	guint next_text;     /* index into prog->text_keys */
 	GPtrArray *messages; /* of EpStoreMessage: the view's, ascending */
@@ -23,6 +37,8 @@ static void
 imap_search_op_free (ImapSearchOp *op)
 {
 	imap_search_program_free (op->prog);
+	g_clear_pointer (&op->criteria, g_array_unref);
+	g_clear_pointer (&op->sorted, g_ptr_array_unref);
 	g_ptr_array_unref (op->messages);
 	g_array_unref (op->result);
 	g_array_unref (op->modseqs);
@@ -32,13 +48,57 @@ imap_search_op_free (ImapSearchOp *op)
 
 static void imap_search_next (ImapSearchOp *op);
 
+static const char *
+imap_search_op_name (ImapSearchOp *op)
+{
+	static const char *const names[][2] = {
+	    {"SEARCH", "UID SEARCH"},
+	    {"SORT", "UID SORT"},
+	    {"THREAD", "UID THREAD"},
+	};
+
+	return names[op->kind][op->self->uid ? 1 : 0];
+}
+
 static void
 imap_search_fail (ImapSearchOp *op, const GError *error)
 {
-	imap_session_store_error (op->self, error, "SEARCH");
+	/* a failed SEARCH that was to save its result empties it (RFC 5182 §2.1) */
+	if (op->prog->returns & IMAP_SEARCH_RETURN_SAVE)
+		g_clear_pointer (&op->self->saved, g_array_unref);
+	imap_session_store_error (op->self, error, imap_search_op_name (op));
 	if (!op->self->closing)
 		imap_session_done (op->self);
 	imap_search_op_free (op);
+}
+
+/* RETURN (SAVE): the result as UIDs (RFC 5182) */
+static void
+imap_search_save (ImapSearchOp *op)
+{
+	ImapSession *self = op->self;
+	g_autoptr (GArray) uids = g_array_sized_new (FALSE, FALSE, sizeof (guint32), op->result->len);
+
+	for (guint i = 0; i < op->result->len; i++) {
+		guint32 n = g_array_index (op->result, guint32, i);
+		guint32 uid = self->uid ? n : g_array_index (self->mbox->uids, guint32, n - 1);
+		g_array_append_val (uids, uid);
+	}
+	g_clear_pointer (&self->saved, g_array_unref);
+	self->saved = imap_search_saved_result (op->prog, (const guint32 *)uids->data, uids->len);
+}
+
+static char *
+imap_search_answer_sort (ImapSearchOp *op)
+{
+	GString *out = g_string_new ("SORT");
+
+	imap_sort_messages (op->sorted, op->criteria);
+	for (guint i = 0; i < op->sorted->len; i++) {
+		const ImapSortMessage *m = g_ptr_array_index (op->sorted, i);
+		g_string_append_printf (out, " %u", op->self->uid ? m->uid : m->seq);
+	}
+	return g_string_free (out, FALSE);
 }
 
 static void
@@ -46,14 +106,24 @@ imap_search_complete (ImapSearchOp *op)
 {
 	ImapSession *self = op->self;
 	g_autofree char *answer = NULL;
+	g_autofree char *done = g_strdup_printf ("%s completed", imap_search_op_name (op));
 
-	op->prog->result_modseq =
-	    imap_search_result_modseq (op->prog, self->rev2, (const guint64 *)op->modseqs->data, op->modseqs->len);
-	answer = imap_search_format (op->prog, self->rev2, self->cmd->tag, self->uid, (const guint32 *)op->result->data,
-				     op->result->len);
-
-	imap_session_untagged (self, "%s", answer);
-	imap_session_tagged (self, "OK", NULL, self->uid ? "UID SEARCH completed" : "SEARCH completed");
+	if (op->kind == IMAP_SEARCH_OP_SORT) {
+		answer = imap_search_answer_sort (op);
+	} else if (op->kind == IMAP_SEARCH_OP_THREAD) {
+		g_autoptr (ImapThreadTree) tree = imap_thread_build (op->sorted, op->algorithm);
+		answer = imap_thread_format (tree, self->uid);
+	} else {
+		if (op->prog->returns & IMAP_SEARCH_RETURN_SAVE)
+			imap_search_save (op);
+		op->prog->result_modseq = imap_search_result_modseq (
+		    op->prog, self->rev2, (const guint64 *)op->modseqs->data, op->modseqs->len);
+		answer = imap_search_format (op->prog, self->rev2, self->cmd->tag, self->uid,
+					     (const guint32 *)op->result->data, op->result->len);
+	}
+	if (answer != NULL)
+		imap_session_untagged (self, "%s", answer);
+	imap_session_tagged (self, "OK", NULL, done);
 	imap_session_done (self);
 	imap_search_op_free (op);
 }
@@ -88,6 +158,9 @@ imap_search_test (ImapSearchOp *op, const EpStoreMessage *m, GBytes *data, const
 		guint32 n = op->self->uid ? m->uid : seq;
 		g_array_append_val (op->result, n);
 		g_array_append_val (op->modseqs, m->modseq);
+		if (op->sorted != NULL)
+			g_ptr_array_add (op->sorted, imap_sort_message_new (seq, m->uid, m->internal_date, m->size,
+									    msg.header, msg.header_len));
 	}
 }
 
@@ -194,7 +267,7 @@ imap_search_next (ImapSearchOp *op)
 	}
 	for (; op->next < op->messages->len; op->next++) {
 		const EpStoreMessage *m = g_ptr_array_index (op->messages, op->next);
-		if (op->prog->need_header || imap_search_text_candidate (op->prog, m->uid)) {
+		if (op->prog->need_header || op->need_header || imap_search_text_candidate (op->prog, m->uid)) {
 			ep_store_read_message_async (self->server->store, self->account, self->mbox->name, m->uid,
 						     self->cancellable, imap_search_on_read, op);
 			return;
@@ -278,32 +351,33 @@ imap_search_text_next (ImapSearchOp *op)
 				      IMAP_LIST_PAGE, self->cancellable, imap_search_on_messages, op);
 }
 
-void
-imap_cmd_search (ImapSession *self, GPtrArray *args)
+/* "$" in the program: the saved result as it is now */
+static void
+imap_search_fill_saved (ImapSession *self, ImapSearchProgram *prog)
 {
-	ImapSearchError kind = IMAP_SEARCH_ERROR_SYNTAX;
-	const char *error_text = NULL;
-	g_autoptr (ImapSearchProgram) prog = imap_search_parse (args, &kind, &error_text);
-	GArray *uids = self->mbox->uids;
-	ImapSearchOp *op;
-
-	if (prog == NULL) {
-		if (kind == IMAP_SEARCH_ERROR_BADCHARSET)
-			imap_session_tagged (self, "NO", "BADCHARSET (UTF-8 US-ASCII)", "Unsupported charset");
-		else
-			imap_session_bad (self, error_text);
-		imap_session_done (self);
-		return;
+	for (guint i = 0; i < prog->saved_keys->len; i++) {
+		ImapSearchKey *key = g_ptr_array_index (prog->saved_keys, i);
+		key->uids = g_array_new (FALSE, FALSE, sizeof (guint32));
+		if (self->saved != NULL)
+			g_array_append_vals (key->uids, self->saved->data, self->saved->len);
 	}
-	op = g_new0 (ImapSearchOp, 1);
+}
+
+static void
+imap_search_start (ImapSession *self, ImapSearchOp *op)
+{
+	GArray *uids = self->mbox->uids;
+
 	op->self = g_object_ref (self);
-	op->prog = g_steal_pointer (&prog);
 	op->messages = g_ptr_array_new_with_free_func ((GDestroyNotify)ep_store_message_free);
 	op->result = g_array_new (FALSE, FALSE, sizeof (guint32));
 	op->modseqs = g_array_new (FALSE, FALSE, sizeof (guint64));
 	/* SEARCH MODSEQ enables CONDSTORE (RFC 7162 §3.1) */
 	if (op->prog->has_modseq)
 		imap_session_enable_condstore (self);
+	if (op->kind != IMAP_SEARCH_OP_SEARCH)
+		op->sorted = g_ptr_array_new_with_free_func ((GDestroyNotify)imap_sort_message_free);
+	imap_search_fill_saved (self, op->prog);
 	if (uids->len == 0) {
 		imap_search_complete (op);
 		return;
@@ -312,4 +386,117 @@ imap_cmd_search (ImapSession *self, GPtrArray *args)
 	op->last = g_array_index (uids, guint32, uids->len - 1);
 	imap_session_suspend (self);
 	imap_search_text_next (op);
+}
+
+void
+imap_cmd_search (ImapSession *self, GPtrArray *args)
+{
+	ImapSearchError kind = IMAP_SEARCH_ERROR_SYNTAX;
+	const char *error_text = NULL;
+	g_autoptr (ImapSearchProgram) prog = imap_search_parse (args, &kind, &error_text);
+	ImapSearchOp *op;
+
+	if (prog == NULL) {
+		/* a failed SEARCH that was to save its result empties it (RFC 5182 §2.1) */
+		if (imap_search_args_want_save (args))
+			g_clear_pointer (&self->saved, g_array_unref);
+		if (kind == IMAP_SEARCH_ERROR_BADCHARSET)
+			imap_session_tagged (self, "NO", "BADCHARSET (UTF-8 US-ASCII)", "Unsupported charset");
+		else
+			imap_session_bad (self, error_text);
+		imap_session_done (self);
+		return;
+	}
+	op = g_new0 (ImapSearchOp, 1);
+	op->kind = IMAP_SEARCH_OP_SEARCH;
+	op->prog = g_steal_pointer (&prog);
+	imap_search_start (self, op);
+}
+
+/* the charset and search program of SORT and THREAD (RFC 5256 §4): the
+ * charset is required, RETURN and CHARSET are not there */
+static ImapSearchProgram *
+imap_search_parse_sort_program (ImapSession *self, GPtrArray *args, guint first)
+{
+	const char *charset = imap_arg_get_astring (g_ptr_array_index (args, first));
+	const char *word = imap_arg_get_atom (g_ptr_array_index (args, first + 1));
+	g_autoptr (GPtrArray) keys = g_ptr_array_new ();
+	ImapSearchError kind = IMAP_SEARCH_ERROR_SYNTAX;
+	const char *error_text = NULL;
+	ImapSearchProgram *prog;
+
+	if (charset == NULL) {
+		imap_session_bad (self, "Invalid charset");
+		return NULL;
+	}
+	if (word != NULL && (g_ascii_strcasecmp (word, "RETURN") == 0 || g_ascii_strcasecmp (word, "CHARSET") == 0)) {
+		imap_session_bad (self, "Unknown search key");
+		return NULL;
+	}
+	for (guint i = first + 1; i < args->len; i++)
+		g_ptr_array_add (keys, g_ptr_array_index (args, i));
+	prog = imap_search_parse (keys, &kind, &error_text);
+	if (prog == NULL) {
+		imap_session_bad (self, error_text);
+		return NULL;
+	}
+	if (g_ascii_strcasecmp (charset, "UTF-8") != 0 && g_ascii_strcasecmp (charset, "US-ASCII") != 0) {
+		imap_session_tagged (self, "NO", "BADCHARSET (UTF-8 US-ASCII)", "Unsupported charset");
+		imap_search_program_free (prog);
+		return NULL;
+	}
+	return prog;
+}
+
+void
+imap_cmd_sort (ImapSession *self, GPtrArray *args)
+{
+	const char *error_text = NULL;
+	gboolean need_header = FALSE;
+	g_autoptr (GArray) criteria = imap_sort_parse_criteria (g_ptr_array_index (args, 0), &need_header, &error_text);
+	ImapSearchProgram *prog;
+	ImapSearchOp *op;
+
+	if (criteria == NULL) {
+		imap_session_bad (self, error_text);
+		imap_session_done (self);
+		return;
+	}
+	prog = imap_search_parse_sort_program (self, args, 1);
+	if (prog == NULL) {
+		imap_session_done (self);
+		return;
+	}
+	op = g_new0 (ImapSearchOp, 1);
+	op->kind = IMAP_SEARCH_OP_SORT;
+	op->prog = prog;
+	op->criteria = g_steal_pointer (&criteria);
+	op->need_header = need_header;
+	imap_search_start (self, op);
+}
+
+void
+imap_cmd_thread (ImapSession *self, GPtrArray *args)
+{
+	const char *name = imap_arg_get_atom (g_ptr_array_index (args, 0));
+	ImapThreadAlgorithm algorithm;
+	ImapSearchProgram *prog;
+	ImapSearchOp *op;
+
+	if (name == NULL || !imap_thread_parse_algorithm (name, &algorithm)) {
+		imap_session_bad (self, "Unknown threading algorithm");
+		imap_session_done (self);
+		return;
+	}
+	prog = imap_search_parse_sort_program (self, args, 1);
+	if (prog == NULL) {
+		imap_session_done (self);
+		return;
+	}
+	op = g_new0 (ImapSearchOp, 1);
+	op->kind = IMAP_SEARCH_OP_THREAD;
+	op->prog = prog;
+	op->algorithm = algorithm;
+	op->need_header = TRUE;
+	imap_search_start (self, op);
 }

@@ -53,6 +53,7 @@ imap_search_program_free (ImapSearchProgram *prog)
 		return;
 	imap_search_key_free (prog->root);
 	g_clear_pointer (&prog->text_keys, g_ptr_array_unref);
+	g_clear_pointer (&prog->saved_keys, g_ptr_array_unref);
 	g_free (prog);
 }
 
@@ -299,6 +300,16 @@ imap_search_parse_and (ImapSearchParser *p, GPtrArray *args, guint depth)
 	return p->error == NULL ? g_steal_pointer (&and) : NULL;
 }
 
+/* "$" and "UID $": the saved result of RFC 5182, a set of UIDs */
+static ImapSearchKey *
+imap_search_saved_key (ImapSearchParser *p)
+{
+	ImapSearchKey *key = imap_search_key_new (IMAP_SEARCH_SAVED);
+
+	g_ptr_array_add (p->prog->saved_keys, key);
+	return key;
+}
+
 static ImapSearchKey *
 imap_search_parse_key (ImapSearchParser *p, guint depth)
 {
@@ -455,9 +466,10 @@ imap_search_parse_key (ImapSearchParser *p, guint depth)
 			return NULL;
 		key = imap_search_key_new (IMAP_SEARCH_UIDSET);
 		key->seqset = text != NULL ? imap_seqset_parse (text, &saved) : NULL;
+		if (saved)
+			return imap_search_saved_key (p);
 		if (key->seqset == NULL) {
-			p->kind = saved ? IMAP_SEARCH_ERROR_SAVED : IMAP_SEARCH_ERROR_SYNTAX;
-			p->error = saved ? "SEARCHRES ($) is not supported" : "Invalid UID set";
+			p->error = "Invalid UID set";
 			return NULL;
 		}
 		return g_steal_pointer (&key);
@@ -465,9 +477,10 @@ imap_search_parse_key (ImapSearchParser *p, guint depth)
 	{
 		gboolean saved = FALSE;
 		GArray *set = imap_seqset_parse (name, &saved);
+		if (saved)
+			return imap_search_saved_key (p);
 		if (set == NULL) {
-			p->kind = saved ? IMAP_SEARCH_ERROR_SAVED : IMAP_SEARCH_ERROR_SYNTAX;
-			p->error = saved ? "SEARCHRES ($) is not supported" : "Unknown search key";
+			p->error = "Unknown search key";
 			return NULL;
 		}
 		key = imap_search_key_new (IMAP_SEARCH_SEQSET);
@@ -498,11 +511,9 @@ imap_search_parse_return (ImapSearchParser *p, const ImapArg *list)
 			p->prog->returns |= IMAP_SEARCH_RETURN_ALL;
 		else if (g_ascii_strcasecmp (opt, "COUNT") == 0)
 			p->prog->returns |= IMAP_SEARCH_RETURN_COUNT;
-		else if (g_ascii_strcasecmp (opt, "SAVE") == 0) {
-			p->kind = IMAP_SEARCH_ERROR_SAVED;
-			p->error = "SEARCHRES (RETURN SAVE) is not supported";
-			return FALSE;
-		} else {
+		else if (g_ascii_strcasecmp (opt, "SAVE") == 0)
+			p->prog->returns |= IMAP_SEARCH_RETURN_SAVE;
+		else {
 			p->error = "Unknown RETURN option";
 			return FALSE;
 		}
@@ -557,6 +568,7 @@ imap_search_parse (GPtrArray *args, ImapSearchError *error_kind, const char **er
 	ImapSearchParser p = {args, 0, prog, IMAP_SEARCH_ERROR_SYNTAX, NULL};
 
 	prog->text_keys = g_ptr_array_new ();
+	prog->saved_keys = g_ptr_array_new ();
 	prog->returns = IMAP_SEARCH_RETURN_ALL;
 	if (!imap_search_parse_program (&p)) {
 		*error_kind = p.kind;
@@ -686,6 +698,8 @@ imap_search_match (const ImapSearchKey *key, const ImapSearchMessage *msg, guint
 		return g_strcmp0 (msg->email_id, key->str) == 0;
 	case IMAP_SEARCH_THREADID:
 		return g_strcmp0 (msg->thread_id, key->str) == 0;
+	case IMAP_SEARCH_SAVED:
+		return imap_search_uids_contain (key->uids, msg->uid);
 	}
 	return FALSE;
 }
@@ -781,6 +795,41 @@ imap_search_result_modseq (const ImapSearchProgram *prog, gboolean esearch, cons
 	return max;
 }
 
+gboolean
+imap_search_args_want_save (GPtrArray *args)
+{
+	const ImapArg *a = args->len >= 2 ? g_ptr_array_index (args, 0) : NULL;
+	const char *word = a != NULL ? imap_arg_get_atom (a) : NULL;
+	const ImapArg *list = args->len >= 2 ? g_ptr_array_index (args, 1) : NULL;
+
+	if (word == NULL || g_ascii_strcasecmp (word, "RETURN") != 0 || list->type != IMAP_ARG_LIST)
+		return FALSE;
+	for (guint i = 0; i < list->list->len; i++) {
+		const char *opt = imap_arg_get_atom (g_ptr_array_index (list->list, i));
+		if (opt != NULL && g_ascii_strcasecmp (opt, "SAVE") == 0)
+			return TRUE;
+	}
+	return FALSE;
+}
+
+GArray *
+imap_search_saved_result (const ImapSearchProgram *prog, const guint32 *n, guint len)
+{
+	guint others = prog->returns & (IMAP_SEARCH_RETURN_ALL | IMAP_SEARCH_RETURN_COUNT);
+	guint minmax = prog->returns & (IMAP_SEARCH_RETURN_MIN | IMAP_SEARCH_RETURN_MAX);
+	GArray *out = g_array_new (FALSE, FALSE, sizeof (guint32));
+
+	if (others != 0 || minmax == 0) {
+		g_array_append_vals (out, n, len);
+		return out;
+	}
+	if (len > 0 && (minmax & IMAP_SEARCH_RETURN_MIN))
+		g_array_append_val (out, n[0]);
+	if (len > 0 && (minmax & IMAP_SEARCH_RETURN_MAX) && (out->len == 0 || n[len - 1] != n[0]))
+		g_array_append_val (out, n[len - 1]);
+	return out;
+}
+
 void
 imap_search_append_set (GString *out, const guint32 *n, guint len)
 {
@@ -804,6 +853,9 @@ imap_search_format (const ImapSearchProgram *prog, gboolean esearch, const char 
 {
 	GString *out;
 
+	/* RETURN (SAVE) alone: no answer but the tagged OK (RFC 5182 §2.4) */
+	if (prog->returns == IMAP_SEARCH_RETURN_SAVE)
+		return NULL;
 	if (!esearch && !prog->has_return) {
 		out = g_string_new ("SEARCH");
 		for (guint i = 0; i < len; i++)

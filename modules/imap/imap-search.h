@@ -40,6 +40,7 @@ typedef enum {
 	/* OBJECTID (RFC 8474); str: the objectid */
 	IMAP_SEARCH_EMAILID,
 	IMAP_SEARCH_THREADID,
+	IMAP_SEARCH_SAVED, /* "$" (RFC 5182): uids, filled in by the caller */
 } ImapSearchKeyType;
 
 typedef struct _ImapSearchKey ImapSearchKey;
@@ -56,7 +57,7 @@ struct _ImapSearchKey {
 	guint64 size;
 	guint64 modseq;
 	GArray *seqset; /* of ImapSeqRange */
-	GArray *uids;	/* TEXT: ascending guint32, filled in by the caller */
+	GArray *uids;	/* TEXT, SAVED: ascending guint32, filled in by the caller */
 };
 
 typedef enum {
@@ -64,6 +65,7 @@ typedef enum {
 	IMAP_SEARCH_RETURN_MAX = 1 << 1,
 	IMAP_SEARCH_RETURN_ALL = 1 << 2,
 	IMAP_SEARCH_RETURN_COUNT = 1 << 3,
+	IMAP_SEARCH_RETURN_SAVE = 1 << 4, /* SEARCHRES (RFC 5182) */
 } ImapSearchReturn;
 
 typedef struct {
@@ -74,12 +76,12 @@ typedef struct {
 	GPtrArray *text_keys;  /* of ImapSearchKey, borrowed from the tree */
 	gboolean has_modseq;   /* a MODSEQ key: the answer carries MODSEQ */
 	guint64 result_modseq; /* set by the caller (imap_search_result_modseq()); 0: none */
+	GPtrArray *saved_keys; /* "$" keys, borrowed from the tree: the caller sets their uids */
 } ImapSearchProgram;
 
 typedef enum {
 	IMAP_SEARCH_ERROR_SYNTAX,     /* BAD */
 	IMAP_SEARCH_ERROR_BADCHARSET, /* NO [BADCHARSET (UTF-8 US-ASCII)] */
-	IMAP_SEARCH_ERROR_SAVED,      /* "$" or RETURN (SAVE): SEARCHRES is not supported (BAD) */
 } ImapSearchError;
 
 /**
@@ -132,13 +134,22 @@ gboolean imap_search_text_candidate (const ImapSearchProgram *prog, guint32 uid)
  * MIN and MAX name); 0 without a MODSEQ key or without matches.
  * @modseqs: of the matches, in the order of the matches. */
 guint64 imap_search_result_modseq (const ImapSearchProgram *prog, gboolean esearch, const guint64 *modseqs, guint len);
+/* Whether @args (of a SEARCH) ask for RETURN (SAVE), even when they do not
+ * parse: a failed SEARCH that asked for it empties the saved result. */
+gboolean imap_search_args_want_save (GPtrArray *args);
+
+/* What RETURN (SAVE) saves of the matches @n (ascending): MIN and/or MAX
+ * alone save only those, anything else saves all (RFC 5182 §2.4).
+ * Returns: (transfer full): ascending */
+GArray *imap_search_saved_result (const ImapSearchProgram *prog, const guint32 *n, guint len);
 
 /* "1:3,5,7:9" from ascending numbers */
 void imap_search_append_set (GString *out, const guint32 *n, guint len);
 
 /* The untagged answer, without "* " and CRLF: "SEARCH 1 2" or "ESEARCH
  * (TAG "t") UID MIN 1 COUNT 2".  @n: the matches, ascending.  With
- * prog->result_modseq: "SEARCH 1 2 (MODSEQ 9)", "ESEARCH … MODSEQ 9". */
+ * prog->result_modseq: "SEARCH 1 2 (MODSEQ 9)", "ESEARCH … MODSEQ 9".
+ * %NULL when RETURN (SAVE) alone asks for no answer (RFC 5182 §2.4). */
 char *imap_search_format (const ImapSearchProgram *prog, gboolean esearch, const char *tag, gboolean uid,
 			  const guint32 *n, guint len);
 

@@ -90,6 +90,7 @@ struct _ImapSession {
 	/* FETCH in progress */
 	ImapFetchOp *fetch;
 	char *appenduid; /* APPEND's or COPY's response code (UIDPLUS) */
+	GArray *saved;	 /* SEARCHRES (RFC 5182): the saved result, UIDs ascending; NULL: empty */
 };
 
 typedef void (*ImapSyncDone) (ImapSession *self);
@@ -109,6 +110,8 @@ void imap_fetch_abandon_drained (ImapSession *self);
 void imap_cmd_fetch (ImapSession *self, GPtrArray *args);
 void imap_cmd_store (ImapSession *self, GPtrArray *args);
 void imap_cmd_search (ImapSession *self, GPtrArray *args);
+void imap_cmd_sort (ImapSession *self, GPtrArray *args);
+void imap_cmd_thread (ImapSession *self, GPtrArray *args);
 void imap_cmd_select (ImapSession *self, GPtrArray *args);
 void imap_cmd_unselect (ImapSession *self, GPtrArray *args);
 void imap_cmd_list (ImapSession *self, GPtrArray *args);

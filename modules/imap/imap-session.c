@@ -163,12 +163,13 @@ imap_session_capabilities (ImapSession *self)
 		}
 	} else {
 		g_string_append_printf (out,
-					" UNSELECT UIDPLUS MOVE SPECIAL-USE CHILDREN ESEARCH BINARY OBJECTID "
+					" UNSELECT UIDPLUS MOVE SPECIAL-USE CHILDREN ESEARCH SEARCHRES BINARY OBJECTID "
 					"UTF8=ACCEPT APPENDLIMIT=%" G_GUINT64_FORMAT,
 					self->server->limits.append_limit);
 		g_string_append (out, " CONDSTORE QRESYNC");
 		g_string_append (out,
 				 " LIST-EXTENDED LIST-STATUS CREATE-SPECIAL-USE QUOTA QUOTA=RES-STORAGE STATUS=SIZE");
+		g_string_append (out, " SORT SORT=DISPLAY THREAD=ORDEREDSUBJECT THREAD=REFERENCES");
 	}
 	return g_string_free (out, FALSE);
 }
@@ -276,6 +277,7 @@ void
 imap_session_unselect (ImapSession *self)
 {
 	g_clear_pointer (&self->mbox, imap_mailbox_free);
+	g_clear_pointer (&self->saved, g_array_unref); /* RFC 5182 §2.1 */
 	self->changed = FALSE;
 	if (self->state == IMAP_STATE_SELECTED)
 		self->state = IMAP_STATE_AUTH;
@@ -708,6 +710,8 @@ static const ImapCommandDef imap_commands[] = {
     {"SETQUOTA", imap_cmd_setquota, IMAP_STATES_AUTHED, 2, 2, FALSE},
     {"FETCH", imap_cmd_fetch, IMAP_STATE_SELECTED, 2, -1, TRUE},
     {"SEARCH", imap_cmd_search, IMAP_STATE_SELECTED, 1, -1, TRUE},
+    {"SORT", imap_cmd_sort, IMAP_STATE_SELECTED, 3, -1, TRUE},
+    {"THREAD", imap_cmd_thread, IMAP_STATE_SELECTED, 3, -1, TRUE},
     {"STORE", imap_cmd_store, IMAP_STATE_SELECTED, 3, -1, TRUE},
     {"COPY", imap_cmd_copy, IMAP_STATE_SELECTED, 2, 2, TRUE},
     {"MOVE", imap_cmd_copy, IMAP_STATE_SELECTED, 2, 2, TRUE},
@@ -929,6 +933,7 @@ imap_session_finalize (GObject *object)
 	g_clear_pointer (&self->parser, imap_parser_free);
 	g_free (self->account);
 	g_free (self->appenduid);
+	g_clear_pointer (&self->saved, g_array_unref);
 	g_free (self->listener_kind);
 	g_clear_object (&self->cancellable);
 	G_OBJECT_CLASS (imap_session_parent_class)->finalize (object);

@@ -4,7 +4,9 @@
  * "t SEARCH " command line, read by the command parser; its arguments go
  * to imap_search_parse().  Properties: a failure always has a non-empty
  * text; a program matches a few fixed messages without crashing, and NOT of
- * it matches exactly the others; the answers it formats are one line.
+ * it matches exactly the others; the answers it formats are one line (or
+ * none for RETURN (SAVE) alone); what RETURN (SAVE) keeps is a subset of
+ * the matches.
  */
 #include "config.h"
 
@@ -45,6 +47,13 @@ fuzz_program (GPtrArray *args)
 		k->uids = g_array_new (FALSE, FALSE, sizeof (guint32));
 		g_array_append_val (k->uids, u);
 	}
+	/* "$": the saved result holds UID 3 */
+	for (guint i = 0; i < prog->saved_keys->len; i++) {
+		ImapSearchKey *k = g_ptr_array_index (prog->saved_keys, i);
+		guint32 u = 3;
+		k->uids = g_array_new (FALSE, FALSE, sizeof (guint32));
+		g_array_append_val (k->uids, u);
+	}
 	for (guint i = 0; i < G_N_ELEMENTS (fuzz_headers); i++) {
 		ImapSearchMessage msg = {
 		    .seq = i + 1,
@@ -67,11 +76,26 @@ fuzz_program (GPtrArray *args)
 		if (m)
 			g_array_append_val (found, msg.seq);
 	}
+	/* RETURN (SAVE) alone answers nothing */
 	answer = imap_search_format (prog, TRUE, "t", TRUE, (const guint32 *)found->data, found->len);
-	g_assert (strchr (answer, '\r') == NULL && strchr (answer, '\n') == NULL);
+	g_assert ((answer == NULL) == (prog->returns == IMAP_SEARCH_RETURN_SAVE));
+	g_assert (answer == NULL || (strchr (answer, '\r') == NULL && strchr (answer, '\n') == NULL));
 	g_clear_pointer (&answer, g_free);
 	answer = imap_search_format (prog, FALSE, "t", FALSE, (const guint32 *)found->data, found->len);
-	g_assert (strchr (answer, '\n') == NULL);
+	g_assert (answer == NULL || strchr (answer, '\n') == NULL);
+	/* what SAVE keeps is a subset of the matches, ascending */
+	{
+		g_autoptr (GArray) saved = imap_search_saved_result (prog, (const guint32 *)found->data, found->len);
+		g_assert (saved->len <= found->len);
+		for (guint i = 0; i < saved->len; i++) {
+			guint32 u = g_array_index (saved, guint32, i);
+			gboolean in = FALSE;
+			g_assert (i == 0 || g_array_index (saved, guint32, i - 1) < u);
+			for (guint j = 0; j < found->len; j++)
+				in |= g_array_index (found, guint32, j) == u;
+			g_assert (in);
+		}
+	}
 }
 
 int

@@ -29,10 +29,10 @@ test_command (const char *program)
 static void
 test_render (GString *out, const ImapSearchKey *k)
 {
-	static const char *const names[] = {"AND",	  "OR",	    "NOT",	 "ALL",	    "NONE",    "FLAG",
-					    "KEYWORD",	  "HEADER", "TEXT",	 "BEFORE",  "ON",      "SINCE",
-					    "SENTBEFORE", "SENTON", "SENTSINCE", "LARGER",  "SMALLER", "SEQSET",
-					    "UIDSET",	  "MODSEQ", "EMAILID",	 "THREADID"};
+	static const char *const names[] = {"AND",	  "OR",	    "NOT",	 "ALL",	     "NONE",	"FLAG",
+					    "KEYWORD",	  "HEADER", "TEXT",	 "BEFORE",   "ON",	"SINCE",
+					    "SENTBEFORE", "SENTON", "SENTSINCE", "LARGER",   "SMALLER", "SEQSET",
+					    "UIDSET",	  "MODSEQ", "EMAILID",	 "THREADID", "SAVED"};
 
 	g_string_append_printf (out, "(%s", names[k->type]);
 	switch (k->type) {
@@ -113,6 +113,8 @@ test_parse (void)
 	    {"NOT MODSEQ \"/flags/$Junk\" PRIV 7", "(AND (NOT (MODSEQ 7)))", FALSE, 0},
 	    {"EMAILID M1a threadid \"T_x-9\"", "(AND (EMAILID M1a) (THREADID T_x-9))", FALSE, 0},
 	    {"NOT EMAILID {3}\r\nM2b", "(AND (NOT (EMAILID M2b)))", FALSE, 0},
+	    {"$ UID $ NOT $", "(AND (SAVED) (SAVED) (NOT (SAVED)))", FALSE, 0},
+	    {"RETURN (SAVE) ALL", "(AND (ALL))", FALSE, 0},
 	};
 	static const struct {
 		const char *program;
@@ -137,9 +139,9 @@ test_parse (void)
 	    {"CHARSET KOI8-R FROM x", IMAP_SEARCH_ERROR_BADCHARSET},
 	    {"RETURN (FOO) ALL", IMAP_SEARCH_ERROR_SYNTAX},
 	    {"RETURN MIN ALL", IMAP_SEARCH_ERROR_SYNTAX},
-	    {"RETURN (SAVE) ALL", IMAP_SEARCH_ERROR_SAVED},
-	    {"$", IMAP_SEARCH_ERROR_SAVED},
-	    {"UID $", IMAP_SEARCH_ERROR_SAVED},
+	    {"RETURN (SAVE MAX COUNT FOO) ALL", IMAP_SEARCH_ERROR_SYNTAX},
+	    {"$,1", IMAP_SEARCH_ERROR_SYNTAX},
+	    {"UID 1:$", IMAP_SEARCH_ERROR_SYNTAX},
 	    {"0", IMAP_SEARCH_ERROR_SYNTAX},
 	    {"MODSEQ", IMAP_SEARCH_ERROR_SYNTAX},
 	    {"MODSEQ x", IMAP_SEARCH_ERROR_SYNTAX},
@@ -203,6 +205,8 @@ test_returns (void)
 	    {"RETURN () ALL", TRUE, IMAP_SEARCH_RETURN_ALL},
 	    {"RETURN (min MAX) ALL", TRUE, IMAP_SEARCH_RETURN_MIN | IMAP_SEARCH_RETURN_MAX},
 	    {"RETURN (COUNT ALL) ALL", TRUE, IMAP_SEARCH_RETURN_COUNT | IMAP_SEARCH_RETURN_ALL},
+	    {"RETURN (SAVE) ALL", TRUE, IMAP_SEARCH_RETURN_SAVE},
+	    {"RETURN (SAVE MIN) ALL", TRUE, IMAP_SEARCH_RETURN_SAVE | IMAP_SEARCH_RETURN_MIN},
 	};
 
 	for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
@@ -499,6 +503,57 @@ test_message_text (void)
 	}
 }
 
+/* RETURN (SAVE): what is saved (RFC 5182 §2.4) and what is answered */
+static void
+test_save (void)
+{
+	static const guint32 matches[] = {3, 5, 9};
+	static const struct {
+		const char *program;
+		const char *saved;
+		const char *answer; /* NULL: none */
+	} cases[] = {
+	    {"RETURN (SAVE) ALL", "3 5 9", NULL},
+	    {"RETURN (SAVE MIN) ALL", "3", "ESEARCH (TAG \"t\") MIN 3"},
+	    {"RETURN (MAX SAVE) ALL", "9", "ESEARCH (TAG \"t\") MAX 9"},
+	    {"RETURN (SAVE MIN MAX) ALL", "3 9", "ESEARCH (TAG \"t\") MIN 3 MAX 9"},
+	    {"RETURN (SAVE MIN COUNT) ALL", "3 5 9", "ESEARCH (TAG \"t\") MIN 3 COUNT 3"},
+	    {"RETURN (SAVE ALL) ALL", "3 5 9", "ESEARCH (TAG \"t\") ALL 3,5,9"},
+	};
+
+	for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+		g_autoptr (ImapCommand) cmd = test_command (cases[i].program);
+		ImapSearchError kind;
+		const char *text = NULL;
+		g_autoptr (ImapSearchProgram) prog = imap_search_parse (cmd->args, &kind, &text);
+		g_autoptr (GArray) saved = NULL;
+		g_autoptr (GString) got = g_string_new (NULL);
+		g_autofree char *answer = NULL;
+
+		g_assert_nonnull (prog);
+		g_assert_true (imap_search_args_want_save (cmd->args));
+		saved = imap_search_saved_result (prog, matches, G_N_ELEMENTS (matches));
+		for (guint j = 0; j < saved->len; j++)
+			g_string_append_printf (got, "%s%u", j > 0 ? " " : "", g_array_index (saved, guint32, j));
+		g_assert_cmpstr (got->str, ==, cases[i].saved);
+		answer = imap_search_format (prog, FALSE, "t", FALSE, matches, G_N_ELEMENTS (matches));
+		g_assert_cmpstr (answer, ==, cases[i].answer);
+		/* nothing matched: nothing saved, whatever the options */
+		g_clear_pointer (&saved, g_array_unref);
+		saved = imap_search_saved_result (prog, NULL, 0);
+		g_assert_cmpuint (saved->len, ==, 0);
+	}
+	{
+		g_autoptr (ImapCommand) cmd = test_command ("RETURN (MIN) ALL");
+		g_assert_false (imap_search_args_want_save (cmd->args));
+	}
+	{
+		/* a program that fails to parse still asked for SAVE */
+		g_autoptr (ImapCommand) cmd = test_command ("RETURN (SAVE) FOO");
+		g_assert_true (imap_search_args_want_save (cmd->args));
+	}
+}
+
 int
 main (int argc, char **argv)
 {
@@ -508,6 +563,7 @@ main (int argc, char **argv)
 	g_test_add_func ("/imap/search/match", test_match);
 	g_test_add_func ("/imap/search/format", test_format);
 	g_test_add_func ("/imap/search/result-modseq", test_result_modseq);
+	g_test_add_func ("/imap/search/save", test_save);
 	g_test_add_func ("/imap/search/header-length", test_header_length);
 	g_test_add_func ("/imap/search/message-text", test_message_text);
 	return g_test_run ();
