@@ -1,0 +1,209 @@
+# SPDX-License-Identifier: GPL-2.0-or-later
+"""IMAP commands that are one store transaction, as clients see them: COPY
+and MOVE (flags, keywords and internal date kept, COPYUID, all or nothing
+over quota, MOVE seen by another session as expunges), MULTIAPPEND (RFC
+3502) and RENAME INBOX (RFC 9051 6.3.6).
+
+The daemon of test_imap.py (srv), and a second one (qsrv) whose account
+has a quota.
+"""
+import os
+import re
+import shutil
+import tempfile
+
+import pytest
+
+import tlsutil
+from conftest import free_port
+from test_imap import (MESSAGE, PASSWORDS, Raw, append, imaps, new_mailbox, ok, pytestmark, srv, tmp_root,
+                       token_hash)
+from test_smtp import listener, new_config, start_daemon
+
+QUOTA = 3000
+
+# pytestmark (imported): skipped without store-pg, imap, auth-sql or certtool
+assert pytestmark and srv and tmp_root
+
+
+@pytest.fixture(scope='module')
+def qsrv():
+    root = tempfile.mkdtemp(prefix='epistle-imapq-')
+    os.chmod(root, 0o755)
+    material = tlsutil.TestMaterial(os.path.join(root, 'tls'))
+    config = new_config(root, 'imapq')
+    imaps_port = free_port()
+    config.write(config.base(modules=['store-pg', 'auth-sql', 'imap'])
+                 + f'''
+[[accounts]]
+name = "carol"
+addresses = ["carol@example.org"]
+password_hash = "{token_hash(PASSWORDS['carol'])}"
+quota_bytes = {QUOTA}
+'''
+                 + listener('imaps', imaps_port)
+                 + '\n[auth-sql]\ndelay_base_ms = 10\ndelay_max_ms = 50\nban_after_ip = 100000\n'
+                 + material.tls_section())
+    d = start_daemon(config)
+    d.imaps_port, d.material = imaps_port, material
+    yield d
+    d.close()
+    log = d.log()
+    shutil.rmtree(root, ignore_errors=True)
+    assert not re.search(r'CRITICAL|assertion .* failed|AddressSanitizer|runtime error', log), log[-5000:]
+
+
+def uidvalidity(m, mailbox):
+    data = ok(m.status(mailbox, '(UIDVALIDITY)'))
+    return int(re.search(rb'UIDVALIDITY (\d+)', data[0]).group(1))
+
+
+def status(m, mailbox):
+    data = ok(m.status(mailbox, '(MESSAGES UIDNEXT)'))
+    return tuple(int(x) for x in re.search(rb'MESSAGES (\d+) UIDNEXT (\d+)', data[0]).groups())
+
+
+def message(n, size=0):
+    body = f'Subject: message {n}\r\nMessage-ID: <{n}@store-ops.example>\r\n\r\nbody {n}\r\n'.encode()
+    return body + b'x' * max(0, size - len(body) - 2) + (b'\r\n' if size else b'')
+
+
+def fetch_meta(r, tag, what='1:*'):
+    """UID, FLAGS and INTERNALDATE of messages, by UID, through a Raw session."""
+    lines, t = r.cmd(tag, f'UID FETCH {what} (UID FLAGS INTERNALDATE)')
+    assert t.startswith(tag.encode() + b' OK'), t
+    out = {}
+    for line in lines:
+        m = re.fullmatch(rb'\* \d+ FETCH \((.*)\)\r\n', line)
+        assert m, line
+        uid = int(re.search(rb'UID (\d+)', m.group(1)).group(1))
+        out[uid] = (re.search(rb'FLAGS \(([^)]*)\)', m.group(1)).group(1),
+                    re.search(rb'INTERNALDATE "([^"]*)"', m.group(1)).group(1))
+    return out
+
+
+# ---------------------------------------------------------------------------
+# COPY and MOVE
+
+
+def test_copy_keeps_flags_keywords_date_and_gives_copyuid(srv):
+    m = imaps(srv)
+    src, dst = new_mailbox(m), new_mailbox(m)
+    append(m, src, message(1), flags='(\\Flagged $Work)', date='"01-Dec-2026 10:30:00 +0000"')
+    append(m, src, message(2), flags='(\\Deleted)')
+    append(m, src, message(3), flags='(\\Seen \\Answered)', date='"02-Jan-2020 23:59:59 +0000"')
+    append(m, src, message(4), flags='($Label1 \\Draft)', date='"29-Feb-2024 00:00:01 +0000"')
+    v = uidvalidity(m, dst)
+    r = Raw(srv)
+    r.login()
+    r.cmd('s', f'SELECT {src}')
+    lines, t = r.cmd('e', 'EXPUNGE')
+    assert lines == [b'* 2 EXPUNGE\r\n'] and t.startswith(b'e OK'), lines
+    # messages 1:3 are UIDs 1, 3, 4: their copies are 1, 2, 3, in that order
+    lines, t = r.cmd('a', f'COPY 1:3 {dst}')
+    assert lines == [] and t == f'a OK [COPYUID {v} 1,3,4 1,2,3] COPY completed\r\n'.encode(), (lines, t)
+    lines, t = r.cmd('b', f'UID COPY 4,1 {dst}')
+    assert t == f'b OK [COPYUID {v} 1,4 4,5] UID COPY completed\r\n'.encode(), t
+    original = fetch_meta(r, 'c')
+    _, t = r.cmd('d', f'EXAMINE {dst}')
+    assert t.startswith(b'd OK'), t
+    copies = fetch_meta(r, 'f')
+    assert copies == {1: original[1], 2: original[3], 3: original[4], 4: original[1], 5: original[4]}, copies
+    assert copies[1] == (rb'\Flagged $Work', b'01-Dec-2026 10:30:00 +0000'), copies
+    assert copies[2] == (rb'\Seen \Answered', b'02-Jan-2020 23:59:59 +0000'), copies
+    assert copies[3] == (rb'\Draft $Label1', b'29-Feb-2024 00:00:01 +0000'), copies
+    lines, _ = r.cmd('g', 'UID FETCH 2 (BODY.PEEK[])')
+    assert message(3) in lines[0], lines
+    r.close()
+    # the source is unchanged
+    assert status(m, src) == (3, 5)
+    assert status(m, dst) == (5, 6)
+    m.logout()
+
+
+def test_copy_errors(srv):
+    m = imaps(srv)
+    src = new_mailbox(m)
+    append(m, src, message(1))
+    r = Raw(srv)
+    r.login()
+    r.cmd('s', f'SELECT {src}')
+    _, t = r.cmd('a', f'COPY 1 {src}nope')
+    assert t == b'a NO [TRYCREATE] No such mailbox\r\n', t
+    _, t = r.cmd('b', f'COPY 2 {src}')
+    assert t.startswith(b'b BAD'), t
+    _, t = r.cmd('c', 'COPY 1')
+    assert t.startswith(b'c BAD'), t
+    # a UID set that names no message copies nothing, and says so without COPYUID
+    _, t = r.cmd('d', f'UID COPY 7:9 {src}')
+    assert t == b'd OK UID COPY completed\r\n', t
+    r.close()
+    assert status(m, src) == (1, 2)
+    m.logout()
+
+
+def test_move_keeps_flags_and_other_session_sees_expunges(srv):
+    m = imaps(srv)
+    src, dst = new_mailbox(m), new_mailbox(m)
+    append(m, src, message(1))
+    append(m, src, message(2), flags='(\\Flagged $Moved)', date='"03-Mar-2023 03:03:03 +0000"')
+    append(m, src, message(3), flags='(\\Seen)', date='"04-Apr-2024 04:04:04 +0000"')
+    append(m, src, message(4))
+    v = uidvalidity(m, dst)
+    a, b = Raw(srv), Raw(srv)
+    a.login()
+    b.login('alice')
+    a.cmd('s', f'SELECT {src}')
+    b.cmd('s', f'SELECT {src}')
+    before = fetch_meta(a, 'm')
+    lines, t = a.cmd('a', f'MOVE 2:3 {dst}')
+    assert t == b'a OK MOVE completed\r\n', t
+    assert lines == [f'* OK [COPYUID {v} 2,3 1,2] Moved\r\n'.encode(), b'* 2 EXPUNGE\r\n', b'* 2 EXPUNGE\r\n'], lines
+    # the other session hears of it at its next NOOP, as expunges
+    lines, t = b.cmd('n', 'NOOP')
+    assert lines == [b'* 2 EXPUNGE\r\n', b'* 2 EXPUNGE\r\n'] and t.startswith(b'n OK'), lines
+    lines, _ = b.cmd('f', 'FETCH 1:* (UID)')
+    assert lines == [b'* 1 FETCH (UID 1)\r\n', b'* 2 FETCH (UID 4)\r\n'], lines
+    _, t = b.cmd('e', f'EXAMINE {dst}')
+    assert fetch_meta(b, 'g') == {1: before[2], 2: before[3]}
+    assert before[2] == (rb'\Flagged $Moved', b'03-Mar-2023 03:03:03 +0000'), before
+    # UID MOVE into the same mailbox: a new UID, the old one expunged
+    lines, t = a.cmd('b', f'UID MOVE 4 {src}')
+    v_src = uidvalidity(m, src)
+    assert t == b'b OK UID MOVE completed\r\n', t
+    assert lines[0] == f'* OK [COPYUID {v_src} 4 5] Moved\r\n'.encode(), lines
+    assert lines[1:] == [b'* 2 EXPUNGE\r\n', b'* 2 EXISTS\r\n'], lines
+    lines, _ = a.cmd('c', 'UID FETCH 1:* (UID)')
+    assert lines == [b'* 1 FETCH (UID 1)\r\n', b'* 2 FETCH (UID 5)\r\n'], lines
+    a.close()
+    b.close()
+    assert status(m, src) == (2, 6)
+    assert status(m, dst) == (2, 3)
+    m.logout()
+
+
+def test_copy_over_quota_copies_nothing(qsrv):
+    m = imaps(qsrv, 'carol')
+    dst = new_mailbox(m)
+    for n in (1, 2):
+        append(m, 'INBOX', message(n, 1000))
+    r = Raw(qsrv)
+    r.login('carol')
+    r.cmd('s', 'SELECT INBOX')
+    # 2000 + 2000 octets > 3000: not one of them is copied
+    _, t = r.cmd('a', f'COPY 1:2 {dst}')
+    assert t == b'a NO [OVERQUOTA] Quota exceeded\r\n', t
+    assert status(m, dst) == (0, 1)
+    # one fits exactly; then the quota is full, and a move needs no room
+    v = uidvalidity(m, dst)
+    _, t = r.cmd('b', f'COPY 2 {dst}')
+    assert t == f'b OK [COPYUID {v} 2 1] COPY completed\r\n'.encode(), t
+    _, t = r.cmd('c', f'COPY 1 {dst}')
+    assert t == b'c NO [OVERQUOTA] Quota exceeded\r\n', t
+    lines, t = r.cmd('d', f'MOVE 1:2 {dst}')
+    assert t == b'd OK MOVE completed\r\n', t
+    assert lines == [f'* OK [COPYUID {v} 1,2 2,3] Moved\r\n'.encode(), b'* 1 EXPUNGE\r\n', b'* 1 EXPUNGE\r\n'], lines
+    r.close()
+    assert status(m, dst) == (3, 4)
+    assert status(m, 'INBOX') == (0, 3)
+    m.logout()
