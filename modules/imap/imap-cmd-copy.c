@@ -249,12 +249,12 @@ imap_cmd_copy (ImapSession *self, GPtrArray *args)
 				      uids->len, dest, move, self->cancellable, imap_copy_on_done, g_object_ref (self));
 }
 
-/* ---- APPEND --------------------------------------------------------------------------------- */
+/* ---- APPEND ---------------------------------------------------------------------------------- */
 
-typedef struct {
-	ImapSession *self; /* owned */
-	char *mailbox;
-} ImapAppendOp;
+/* APPEND of one message goes through ep_store_append (the store groups
+ * concurrent deliveries); MULTIAPPEND (RFC 3502, several messages in one
+ * command) through ep_store_append_many: one transaction, all or none. */
+#define IMAP_MAX_MULTIAPPEND 1000
 
 static void
 imap_append_finish_ok (ImapSession *self)
@@ -265,92 +265,133 @@ imap_append_finish_ok (ImapSession *self)
 }
 
 static void
-imap_append_on_done (GObject *source, GAsyncResult *res, gpointer user_data)
+imap_append_failed (ImapSession *self, const GError *error)
 {
-	ImapAppendOp *op = user_data;
-	g_autoptr (ImapSession) self = op->self;
-	g_autoptr (GError) error = NULL;
-	g_autoptr (EpStoreDelivery) d = ep_store_append_finish (EP_STORE (source), res, &error);
-	g_autofree char *mailbox = op->mailbox;
+	if (g_error_matches (error, EP_ERROR, EP_ERROR_NOT_FOUND))
+		imap_session_tagged (self, "NO", "TRYCREATE", "No such mailbox");
+	else
+		imap_session_store_error (self, error, "APPEND");
+	imap_session_done (self);
+}
 
-	g_free (op);
-	if (self->closing)
-		return;
-	if (d == NULL) {
-		if (g_error_matches (error, EP_ERROR, EP_ERROR_NOT_FOUND))
-			imap_session_tagged (self, "NO", "TRYCREATE", "No such mailbox");
-		else
-			imap_session_store_error (self, error, "APPEND");
-		imap_session_done (self);
-		return;
-	}
-	ep_log_info (IMAP_MODULE, self->id, "APPEND to %s: UID %u", d->mailbox, d->uid);
+/* @deliveries: of EpStoreDelivery, in the order of the messages */
+static void
+imap_append_stored (ImapSession *self, GPtrArray *deliveries)
+{
+	const EpStoreDelivery *first = g_ptr_array_index (deliveries, 0);
+	GString *code = g_string_new (NULL);
+
+	g_string_append_printf (code, "APPENDUID %u ", first->uidvalidity);
+	for (guint i = 0; i < deliveries->len; i++)
+		g_string_append_printf (code, i > 0 ? ",%u" : "%u",
+					((const EpStoreDelivery *)g_ptr_array_index (deliveries, i))->uid);
+	if (deliveries->len == 1)
+		ep_log_info (IMAP_MODULE, self->id, "APPEND to %s: UID %u", first->mailbox, first->uid);
+	else
+		ep_log_info (IMAP_MODULE, self->id, "APPEND of %u messages to %s: %s", deliveries->len, first->mailbox,
+			     code->str + strlen ("APPENDUID "));
 	g_free (self->appenduid);
-	self->appenduid = g_strdup_printf ("APPENDUID %u %u", d->uidvalidity, d->uid);
+	self->appenduid = g_string_free (code, FALSE);
 	/* into the selected mailbox: the client learns of it before OK */
-	if (self->mbox != NULL && self->mbox->id == d->mailbox_id) {
+	if (self->mbox != NULL && self->mbox->id == first->mailbox_id) {
 		imap_session_sync (self, imap_append_finish_ok);
 		return;
 	}
 	imap_append_finish_ok (self);
 }
 
+static void
+imap_append_on_done (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr (ImapSession) self = user_data;
+	g_autoptr (GError) error = NULL;
+	EpStoreDelivery *d = ep_store_append_finish (EP_STORE (source), res, &error);
+	g_autoptr (GPtrArray) deliveries = g_ptr_array_new_with_free_func ((GDestroyNotify)ep_store_delivery_free);
+
+	if (d != NULL)
+		g_ptr_array_add (deliveries, d);
+	if (self->closing)
+		return;
+	if (d == NULL) {
+		imap_append_failed (self, error);
+		return;
+	}
+	imap_append_stored (self, deliveries);
+}
+
+static void
+imap_append_on_many_done (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr (ImapSession) self = user_data;
+	g_autoptr (GError) error = NULL;
+	g_autoptr (GPtrArray) deliveries = ep_store_append_many_finish (EP_STORE (source), res, &error);
+
+	if (self->closing)
+		return;
+	if (deliveries == NULL || deliveries->len == 0) {
+		if (error == NULL)
+			error = g_error_new_literal (EP_ERROR, EP_ERROR_INTERNAL, "the store appended nothing");
+		imap_append_failed (self, error);
+		return;
+	}
+	imap_append_stored (self, deliveries);
+}
+
 void
 imap_cmd_append (ImapSession *self, GPtrArray *args)
 {
-	const ImapArg *msg_arg = args->len >= 2 ? g_ptr_array_index (args, args->len - 1) : NULL;
 	g_autofree char *name = NULL;
-	g_autoptr (GPtrArray) keywords = g_ptr_array_new ();
-	EpStoreFlags flags = 0;
-	gint64 date = 0;
-	g_autoptr (GBytes) data = NULL;
-	ImapAppendOp *op;
+	const char *error = NULL;
+	g_autoptr (GArray) msgs = imap_append_messages_parse (args, 1, &error);
+	g_autoptr (GArray) items = NULL;
+	g_autoptr (GPtrArray) data = g_ptr_array_new_with_free_func ((GDestroyNotify)g_bytes_unref);
 
-	if (msg_arg == NULL || msg_arg->type != IMAP_ARG_LITERAL || args->len > 4) {
-		imap_session_bad (self, "APPEND takes a mailbox, optional flags and date, and a literal");
+	if (msgs == NULL) {
+		imap_session_bad (self, error);
 		imap_session_done (self);
 		return;
 	}
-	for (guint i = 1; i + 1 < args->len; i++) {
-		const ImapArg *a = g_ptr_array_index (args, i);
-		if (a->type == IMAP_ARG_LIST && i == 1) {
-			for (guint j = 0; j < a->list->len; j++) {
-				const char *f = imap_arg_get_atom (g_ptr_array_index (a->list, j));
-				EpStoreFlags one;
-				const char *kw;
-				if (f == NULL || !imap_parse_flag (f, &one, &kw)) {
-					imap_session_bad (self, "Invalid flag");
-					imap_session_done (self);
-					return;
-				}
-				flags |= one;
-				if (kw != NULL)
-					g_ptr_array_add (keywords, (gpointer)kw);
-			}
-		} else if (a->type == IMAP_ARG_QUOTED && imap_parse_date_time (a->str, &date)) {
-			continue;
-		} else {
-			imap_session_bad (self, "Invalid APPEND date-time or flags");
+	if (msgs->len > IMAP_MAX_MULTIAPPEND) {
+		imap_session_tagged (self, "NO", "LIMIT", "At most 1000 messages in one APPEND");
+		imap_session_done (self);
+		return;
+	}
+	for (guint i = 0; i < msgs->len; i++) {
+		if (g_array_index (msgs, ImapAppendMessage, i).literal->len == 0) {
+			imap_session_tagged (self, "NO", NULL, "Empty message");
 			imap_session_done (self);
 			return;
 		}
-	}
-	g_ptr_array_add (keywords, NULL);
-	if (msg_arg->len == 0) {
-		imap_session_tagged (self, "NO", NULL, "Empty message");
-		imap_session_done (self);
-		return;
 	}
 	name = imap_session_mailbox_in (self, g_ptr_array_index (args, 0));
 	if (name == NULL) {
 		imap_session_done (self);
 		return;
 	}
-	data = g_bytes_new (msg_arg->str, msg_arg->len);
-	op = g_new0 (ImapAppendOp, 1);
-	op->self = g_object_ref (self);
-	op->mailbox = g_strdup (name);
 	imap_session_suspend (self);
-	ep_store_append_async (self->server->store, self->account, name, data, flags,
-			       (const char *const *)keywords->pdata, date, self->cancellable, imap_append_on_done, op);
+	if (msgs->len == 1) {
+		const ImapAppendMessage *msg = &g_array_index (msgs, ImapAppendMessage, 0);
+		g_autoptr (GBytes) bytes = g_bytes_new (msg->literal->str, msg->literal->len);
+
+		ep_store_append_async (self->server->store, self->account, name, bytes, msg->flags,
+				       (const char *const *)msg->keywords->pdata, msg->date, self->cancellable,
+				       imap_append_on_done, g_object_ref (self));
+		return;
+	}
+	items = g_array_sized_new (FALSE, TRUE, sizeof (EpStoreAppendItem), msgs->len);
+	for (guint i = 0; i < msgs->len; i++) {
+		const ImapAppendMessage *msg = &g_array_index (msgs, ImapAppendMessage, i);
+		EpStoreAppendItem item = {
+		    .data = g_bytes_new (msg->literal->str, msg->literal->len),
+		    .flags = msg->flags,
+		    .keywords = (const char *const *)msg->keywords->pdata,
+		    .internal_date = msg->date,
+		};
+
+		g_ptr_array_add (data, item.data);
+		g_array_append_val (items, item);
+	}
+	/* the store copies what it keeps before it returns */
+	ep_store_append_many_async (self->server->store, self->account, name, (const EpStoreAppendItem *)items->data,
+				    items->len, self->cancellable, imap_append_on_many_done, g_object_ref (self));
 }

@@ -163,7 +163,8 @@ imap_session_capabilities (ImapSession *self)
 		}
 	} else {
 		g_string_append_printf (
-		    out, " UNSELECT UIDPLUS MOVE SPECIAL-USE CHILDREN ESEARCH APPENDLIMIT=%" G_GUINT64_FORMAT,
+		    out,
+		    " UNSELECT UIDPLUS MOVE SPECIAL-USE CHILDREN ESEARCH MULTIAPPEND APPENDLIMIT=%" G_GUINT64_FORMAT,
 		    self->server->limits.append_limit);
 	}
 	return g_string_free (out, FALSE);
@@ -634,7 +635,7 @@ static const ImapCommandDef imap_commands[] = {
     {"RENAME", imap_cmd_mailbox_op, IMAP_STATES_AUTHED, 2, 2, FALSE},
     {"SUBSCRIBE", imap_cmd_mailbox_op, IMAP_STATES_AUTHED, 1, 1, FALSE},
     {"UNSUBSCRIBE", imap_cmd_mailbox_op, IMAP_STATES_AUTHED, 1, 1, FALSE},
-    {"APPEND", imap_cmd_append, IMAP_STATES_AUTHED, 2, 4, FALSE},
+    {"APPEND", imap_cmd_append, IMAP_STATES_AUTHED, 2, -1, FALSE},
     {"IDLE", imap_cmd_idle, IMAP_STATES_AUTHED, 0, 0, FALSE},
     {"FETCH", imap_cmd_fetch, IMAP_STATE_SELECTED, 2, -1, TRUE},
     {"SEARCH", imap_cmd_search, IMAP_STATE_SELECTED, 1, -1, TRUE},

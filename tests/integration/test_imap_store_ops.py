@@ -4,8 +4,8 @@ and MOVE (flags, keywords and internal date kept, COPYUID, all or nothing
 over quota, MOVE seen by another session as expunges), MULTIAPPEND (RFC
 3502) and RENAME INBOX (RFC 9051 6.3.6).
 
-The daemon of test_imap.py (srv), and a second one (qsrv) whose account
-has a quota.
+The daemon of test_imap.py (srv, append_limit = 100000), and a second one
+(qsrv) whose accounts have a quota.
 """
 import os
 import re
@@ -33,14 +33,14 @@ def qsrv():
     material = tlsutil.TestMaterial(os.path.join(root, 'tls'))
     config = new_config(root, 'imapq')
     imaps_port = free_port()
-    config.write(config.base(modules=['store-pg', 'auth-sql', 'imap'])
-                 + f'''
+    accounts = ''.join(f'''
 [[accounts]]
-name = "carol"
-addresses = ["carol@example.org"]
-password_hash = "{token_hash(PASSWORDS['carol'])}"
+name = "{name}"
+addresses = ["{name}@example.org"]
+password_hash = "{token_hash(PASSWORDS[name])}"
 quota_bytes = {QUOTA}
-'''
+''' for name in ('bob', 'carol'))
+    config.write(config.base(modules=['store-pg', 'auth-sql', 'imap']) + accounts
                  + listener('imaps', imaps_port)
                  + '\n[auth-sql]\ndelay_base_ms = 10\ndelay_max_ms = 50\nban_after_ip = 100000\n'
                  + material.tls_section())
@@ -206,4 +206,104 @@ def test_copy_over_quota_copies_nothing(qsrv):
     r.close()
     assert status(m, dst) == (3, 4)
     assert status(m, 'INBOX') == (0, 3)
+    m.logout()
+
+
+# ---------------------------------------------------------------------------
+# MULTIAPPEND (RFC 3502)
+
+
+def literal_plus(data):
+    return f'{{{len(data)}+}}\r\n'.encode() + data
+
+
+def test_multiappend_appenduid(srv):
+    m = imaps(srv)
+    box = new_mailbox(m)
+    v = uidvalidity(m, box)
+    r = Raw(srv)
+    r.login()
+    lines, _ = r.cmd('c', 'CAPABILITY')
+    assert b' MULTIAPPEND ' in lines[0], lines
+    # three messages, {n+} literals: one command, one transaction
+    r.send(f'a APPEND {box} (\\Seen $One) "01-Dec-2026 10:30:00 +0000" '.encode() + literal_plus(message(1))
+           + b' ($Two) ' + literal_plus(message(2)) + b' "31-Jan-2025 08:00:00 +0000" ' + literal_plus(message(3))
+           + b'\r\n')
+    lines, t = r.until('a')
+    assert lines == [] and t == f'a OK [APPENDUID {v} 1,2,3] APPEND completed\r\n'.encode(), (lines, t)
+    # synchronising literals, into the selected mailbox: EXISTS before OK
+    r.cmd('s', f'SELECT {box}')
+    r.send(f'b APPEND {box} {{{len(message(4))}}}\r\n')
+    assert r.line() == b'+ Ready for literal data\r\n'
+    r.send(message(4) + f' (\\Flagged) {{{len(message(5))}}}\r\n'.encode())
+    assert r.line() == b'+ Ready for literal data\r\n'
+    r.send(message(5) + b'\r\n')
+    lines, t = r.until('b')
+    assert lines == [b'* 5 EXISTS\r\n'] and t == f'b OK [APPENDUID {v} 4,5] APPEND completed\r\n'.encode(), lines
+    meta = fetch_meta(r, 'f')
+    assert meta[1] == (rb'\Seen $One', b'01-Dec-2026 10:30:00 +0000'), meta
+    assert meta[2][0] == b'$Two' and meta[3] == (b'', b'31-Jan-2025 08:00:00 +0000'), meta
+    assert meta[4][0] == b'' and meta[5][0] == rb'\Flagged', meta
+    for n in range(1, 6):
+        lines, _ = r.cmd('g', f'UID FETCH {n} (BODY.PEEK[])')
+        assert lines[0].endswith(b'{%d}\r\n' % len(message(n)) + message(n) + b')\r\n'), lines
+    r.close()
+    m.logout()
+
+
+def test_multiappend_all_or_nothing(srv):
+    m = imaps(srv)
+    box = new_mailbox(m)
+    r = Raw(srv)
+    r.login()
+    # a bad flag in the second message: BAD, nothing appended
+    r.send(f'a APPEND {box} '.encode() + literal_plus(message(1)) + b' (\\Bogus) ' + literal_plus(message(2))
+           + b'\r\n')
+    _, t = r.until('a')
+    assert t == b'a BAD Invalid flag\r\n', t
+    # a bad date-time in the third
+    r.send(f'b APPEND {box} '.encode() + literal_plus(message(1)) + b' ' + literal_plus(message(2))
+           + b' "31-Feb-2025 08:00:00 +0000" ' + literal_plus(message(3)) + b'\r\n')
+    _, t = r.until('b')
+    assert t == b'b BAD Invalid APPEND date-time\r\n', t
+    # the second over APPENDLIMIT (100000): refused before it is sent
+    r.send(f'c APPEND {box} {{{len(message(1))}}}\r\n')
+    assert r.line() == b'+ Ready for literal data\r\n'
+    r.send(message(1) + b' {100001}\r\n')
+    _, t = r.until('c')
+    assert t == b'c NO [TOOBIG] Literal too big (at most 100000 octets)\r\n', t
+    # flags after the last message
+    r.send(f'd APPEND {box} '.encode() + literal_plus(message(1)) + b' (\\Seen)\r\n')
+    _, t = r.until('d')
+    assert t.startswith(b'd BAD APPEND takes a mailbox'), t
+    r.send(f'e APPEND {box}nope '.encode() + literal_plus(message(1)) + b' ' + literal_plus(message(2)) + b'\r\n')
+    _, t = r.until('e')
+    assert t == b'e NO [TRYCREATE] No such mailbox\r\n', t
+    # nothing of it was stored, not even a UID used
+    assert status(m, box) == (0, 1)
+    lines, t = r.cmd('f', 'NOOP')
+    assert t == b'f OK NOOP completed\r\n', t
+    r.close()
+    m.logout()
+
+
+def test_multiappend_over_quota_appends_nothing(qsrv):
+    m = imaps(qsrv, 'bob')
+    box = new_mailbox(m)
+    r = Raw(qsrv)
+    r.login('bob')
+    r.send(f'a APPEND {box} '.encode() + literal_plus(message(1, 1000)) + b' ' + literal_plus(message(2, 1000))
+           + b'\r\n')
+    _, t = r.until('a')
+    assert re.fullmatch(rb'a OK \[APPENDUID \d+ 1,2\] APPEND completed\r\n', t), t
+    # 2000 + 2000 > 3000: the first would fit, but neither is stored
+    r.send(f'b APPEND {box} '.encode() + literal_plus(message(3, 1000)) + b' ' + literal_plus(message(4, 1000))
+           + b'\r\n')
+    _, t = r.until('b')
+    assert t == b'b NO [OVERQUOTA] Quota exceeded\r\n', t
+    assert status(m, box) == (2, 3)
+    r.send(f'c APPEND {box} '.encode() + literal_plus(message(3, 1000)) + b'\r\n')
+    _, t = r.until('c')
+    assert re.fullmatch(rb'c OK \[APPENDUID \d+ 3\] APPEND completed\r\n', t), t
+    r.close()
     m.logout()
