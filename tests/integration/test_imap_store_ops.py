@@ -307,3 +307,63 @@ def test_multiappend_over_quota_appends_nothing(qsrv):
     assert re.fullmatch(rb'c OK \[APPENDUID \d+ 3\] APPEND completed\r\n', t), t
     r.close()
     m.logout()
+
+
+# ---------------------------------------------------------------------------
+# RENAME INBOX (RFC 9051 6.3.6)
+
+
+def test_rename_inbox_moves_its_messages(srv):
+    m = imaps(srv, 'bob')
+    ok(m.create('INBOX/kept'))
+    append(m, 'INBOX', message(1), flags='(\\Seen $Old)', date='"05-May-2025 05:05:05 +0000"')
+    append(m, 'INBOX', message(2))
+    append(m, 'INBOX', message(3), flags='(\\Flagged)')
+    append(m, 'INBOX/kept', message(4))
+    v_inbox = uidvalidity(m, 'INBOX')
+    a, b = Raw(srv), Raw(srv)
+    a.login('bob')
+    b.login('bob')
+    a.cmd('s', 'SELECT INBOX')
+    b.cmd('s', 'SELECT INBOX')
+    before = fetch_meta(a, 'm')
+    # the session that renames hears of the expunges before OK, another at its NOOP
+    lines, t = a.cmd('a', 'RENAME inbox "Old mail"')
+    assert t == b'a OK RENAME completed\r\n', t
+    assert lines == [b'* 1 EXPUNGE\r\n'] * 3, lines
+    lines, t = b.cmd('n', 'NOOP')
+    assert lines == [b'* 1 EXPUNGE\r\n'] * 3, lines
+    # INBOX stays (empty, same UIDVALIDITY, UIDs not used again), its children too
+    assert status(m, 'INBOX') == (0, 4)
+    assert uidvalidity(m, 'INBOX') == v_inbox
+    assert status(m, 'INBOX/kept') == (1, 2)
+    assert status(m, '"Old mail"') == (3, 4)
+    assert uidvalidity(m, '"Old mail"') != v_inbox
+    _, t = b.cmd('e', 'EXAMINE "Old mail"')
+    assert fetch_meta(b, 'f') == before, before
+    assert before[1] == (rb'\Seen $Old', b'05-May-2025 05:05:05 +0000'), before
+    lines, _ = b.cmd('g', 'UID FETCH 3 (BODY.PEEK[])')
+    assert message(3) in lines[0], lines
+    lines, _ = b.cmd('l', 'LIST "" "*"')
+    names = sorted(re.search(rb' "/" (.*)\r\n$', x).group(1) for x in lines)
+    assert names == [b'"Archive"', b'"Drafts"', b'"INBOX"', b'"INBOX/kept"', b'"Junk"', b'"Old mail"', b'"Sent"',
+                     b'"Trash"'], names
+    # an existing name is refused; INBOX still takes mail
+    _, t = a.cmd('b', 'RENAME INBOX "Old mail"')
+    assert t == b'b NO [ALREADYEXISTS] Mailbox already exists\r\n', t
+    _, t = a.cmd('c', 'RENAME INBOX inbox')
+    assert t.startswith(b'c NO [CANNOT]'), t
+    data = append(m, 'INBOX', message(5))
+    assert data[0] == f'[APPENDUID {v_inbox} 4] APPEND completed'.encode(), data
+    lines, _ = a.cmd('n', 'NOOP')
+    assert lines == [b'* 1 EXISTS\r\n'], lines
+    # an empty INBOX: an empty new mailbox
+    lines, t = a.cmd('d', 'RENAME INBOX Again')
+    assert t == b'd OK RENAME completed\r\n' and lines == [b'* 1 EXPUNGE\r\n'], (lines, t)
+    assert status(m, 'Again') == (1, 2)
+    lines, t = a.cmd('e', 'RENAME INBOX Empty')
+    assert t == b'e OK RENAME completed\r\n' and lines == [], (lines, t)
+    assert status(m, 'Empty') == (0, 1)
+    a.close()
+    b.close()
+    m.logout()
