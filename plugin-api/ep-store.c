@@ -662,3 +662,27 @@ ep_store_copy_messages_finish (EpStore *self, GAsyncResult *result, GError **err
 	g_return_val_if_fail (iface->copy_messages_finish != NULL, NULL);
 	return iface->copy_messages_finish (self, result, error);
 }
+
+void
+ep_store_read_structure_async (EpStore *self, const char *account, const char *mailbox, guint32 uid,
+			       GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+	EpStoreInterface *iface;
+
+	g_return_if_fail (EP_IS_STORE (self));
+	iface = EP_STORE_GET_IFACE (self);
+	g_return_if_fail (iface->read_structure_async != NULL);
+	iface->read_structure_async (self, account, mailbox, uid, cancellable, callback, user_data);
+}
+
+GBytes *
+ep_store_read_structure_finish (EpStore *self, GAsyncResult *result, GError **error)
+{
+	EpStoreInterface *iface;
+
+	g_return_val_if_fail (EP_IS_STORE (self), NULL);
+	g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+	iface = EP_STORE_GET_IFACE (self);
+	g_return_val_if_fail (iface->read_structure_finish != NULL, NULL);
+	return iface->read_structure_finish (self, result, error);
+}

@@ -259,8 +259,11 @@ struct _EpStoreInterface {
 				   const EpStoreAppendItem *items, guint n_items, GCancellable *cancellable,
 				   GAsyncReadyCallback callback, gpointer user_data);
 	GPtrArray *(*append_many_finish) (EpStore *self, GAsyncResult *result, GError **error);
+	void (*read_structure_async) (EpStore *self, const char *account, const char *mailbox, guint32 uid,
+				      GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data);
+	GBytes *(*read_structure_finish) (EpStore *self, GAsyncResult *result, GError **error);
 
-	gpointer padding[10];
+	gpointer padding[8];
 };
 
 /* ---- accounts ------------------------------------------------------------ */
@@ -390,6 +393,16 @@ EP_API void ep_store_read_message_async (EpStore *self, const char *account, con
 					 GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data);
 EP_API G_GNUC_WARN_UNUSED_RESULT GBytes *ep_store_read_message_finish (EpStore *self, GAsyncResult *result,
 								       GError **error);
+
+/* The message's MIME structure as the store keeps it, computed once at
+ * delivery: ep_mime_message_deserialize() rebuilds the tree, whose offsets
+ * are those of what ep_store_read_message_async() gives.
+ * Returns: (transfer full): the serialized tree, or an empty GBytes for a
+ * message stored without one (parse the message then) */
+EP_API void ep_store_read_structure_async (EpStore *self, const char *account, const char *mailbox, guint32 uid,
+					   GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data);
+EP_API G_GNUC_WARN_UNUSED_RESULT GBytes *ep_store_read_structure_finish (EpStore *self, GAsyncResult *result,
+									 GError **error);
 
 /* Changes flags and keywords.  @unchanged_since: 0, or the CONDSTORE
  * UNCHANGEDSINCE: messages with a greater MODSEQ are not changed and come

@@ -115,6 +115,8 @@ static const struct {
     {"store_pg_read_message", "SELECT b.data FROM (" STORE_PG_MAILBOX_SQL ") mb "
 			      "JOIN store_messages s ON s.mailbox_id = mb.id AND s.uid = $3::bigint "
 			      "JOIN store_blobs b ON b.hash = s.blob_hash"},
+    {"store_pg_read_structure", "SELECT s.structure FROM (" STORE_PG_MAILBOX_SQL ") mb "
+				"JOIN store_messages s ON s.mailbox_id = mb.id AND s.uid = $3::bigint"},
     {"store_pg_store_flags",
      "WITH mb AS (" STORE_PG_MAILBOX_SQL ") "
      "SELECT f.uid, f.modseq, f.flags, f.keywords, f.failed, mb.id, mb.uidvalidity, mb.uidnext "
@@ -2323,6 +2325,41 @@ ep_store_pg_read_message_finish (EpStore *store, GAsyncResult *result, GError **
 						     error);
 }
 
+static gpointer
+store_pg_parse_structure (EpStorePg *self, GTask *task, EpDbResult *res, GError **error)
+{
+	if (ep_db_result_get_n_rows (res) != 1) {
+		g_set_error (error, EP_ERROR, EP_ERROR_NOT_FOUND, "no such message");
+		return NULL;
+	}
+	if (ep_db_result_is_null (res, 0, 0))
+		return g_bytes_new (NULL, 0);
+	return ep_db_result_get_bytes (res, 0, 0);
+}
+
+static void
+ep_store_pg_read_structure_async (EpStore *store, const char *account, const char *mailbox, guint32 uid,
+				  GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+	EpStorePg *self = EP_STORE_PG (store);
+	GTask *task = store_pg_task_new (self, ep_store_pg_read_structure_async, store_pg_parse_structure,
+					 (GDestroyNotify)g_bytes_unref, cancellable, callback, user_data);
+	g_autoptr (EpDbParams) params = store_pg_mailbox_params (task, account, mailbox);
+
+	if (params == NULL)
+		return;
+	ep_db_params_add_int64 (params, uid);
+	ep_db_params_set_binary_results (params, TRUE);
+	store_pg_execute (self, task, "store_pg_read_structure", params);
+}
+
+static GBytes *
+ep_store_pg_read_structure_finish (EpStore *store, GAsyncResult *result, GError **error)
+{
+	return (GBytes *)store_pg_propagate_pointer (EP_STORE_PG (store), result, ep_store_pg_read_structure_async,
+						     error);
+}
+
 /* ---- flags, expunge, tombstones ------------------------------------------ */
 
 static gpointer
@@ -2580,6 +2617,8 @@ ep_store_pg_iface_init (EpStoreInterface *iface)
 	iface->copy_messages_finish = ep_store_pg_copy_messages_finish;
 	iface->append_many_async = ep_store_pg_append_many_async;
 	iface->append_many_finish = ep_store_pg_append_many_finish;
+	iface->read_structure_async = ep_store_pg_read_structure_async;
+	iface->read_structure_finish = ep_store_pg_read_structure_finish;
 }
 
 static void

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "ep-db-migrator.h"
+#include "ep-mime.h"
 #include "store-pg-store.h"
 
 #define TEST_USER "epistle"
@@ -1111,6 +1112,73 @@ test_append_many (void)
 	g_assert_cmpuint (((EpStoreDelivery *)deliveries->pdata[0])->uid, ==, 4);
 }
 
+static GBytes *
+read_structure (const char *account, const char *mailbox, guint32 uid, GError **error)
+{
+	GAsyncResult *r = NULL;
+	GBytes *structure;
+
+	ep_store_read_structure_async (store, account, mailbox, uid, NULL, test_on_result, &r);
+	structure = ep_store_read_structure_finish (store, test_wait (&r), error);
+	g_object_unref (r);
+	return structure;
+}
+
+/* the MIME tree computed at delivery comes back as it was, copies keep it,
+ * and a message without one says so */
+static void
+test_structure (void)
+{
+	const char *text = "From: a@example.org\r\nSubject: tree\r\nMIME-Version: 1.0\r\n"
+			   "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n"
+			   "one\r\n--b\r\nContent-Type: text/html\r\n\r\n<p>two</p>\r\n--b--\r\n";
+	g_autoptr (GError) error = NULL;
+	g_autoptr (EpStoreDelivery) d = NULL;
+	g_autoptr (EpStoreCopy) copy = NULL;
+	g_autoptr (EpMimeMessage) parsed = ep_mime_message_parse (text, strlen (text));
+	g_autoptr (GBytes) expected = ep_mime_message_serialize (parsed);
+	g_autoptr (GBytes) stored = NULL;
+	g_autoptr (GBytes) copied = NULL;
+	g_autoptr (GBytes) none = NULL;
+	g_autoptr (GBytes) missing = NULL;
+	g_autoptr (EpMimeMessage) tree = NULL;
+	g_autofree char *bs = NULL;
+	g_autofree char *bs_parsed = NULL;
+	guint32 uid;
+
+	g_assert_true (create_account ("tree", EP_STRV ("tree@example.org"), FALSE, 0, &error));
+	d = append ("tree", "INBOX", text, &error);
+	g_assert_no_error (error);
+	uid = d->uid;
+	stored = read_structure ("tree", "inbox", uid, &error);
+	g_assert_no_error (error);
+	g_assert_true (g_bytes_equal (stored, expected));
+	tree = ep_mime_message_deserialize (stored, &error);
+	g_assert_no_error (error);
+	g_assert_cmpuint (ep_mime_message_get_n_parts (tree), ==, 3);
+	bs = ep_mime_part_bodystructure_to_imap (ep_mime_message_get_root (tree), TRUE);
+	bs_parsed = ep_mime_part_bodystructure_to_imap (ep_mime_message_get_root (parsed), TRUE);
+	g_assert_cmpstr (bs, ==, bs_parsed);
+
+	copy = copy_messages ("tree", "INBOX", &uid, 1, "Archive", FALSE, &error);
+	g_assert_no_error (error);
+	copied = read_structure ("tree", "Archive", g_array_index (copy->uids, guint32, 0), &error);
+	g_assert_no_error (error);
+	g_assert_true (g_bytes_equal (copied, expected));
+
+	g_assert_cmpint (
+	    test_query_int ("WITH u AS (UPDATE store_messages s SET structure = NULL FROM store_mailboxes m, "
+			    "store_accounts a WHERE s.mailbox_id = m.id AND m.account_id = a.id "
+			    "AND a.name = 'tree' AND m.name = 'INBOX' RETURNING 1) SELECT count(*) FROM u"),
+	    ==, 1);
+	none = read_structure ("tree", "INBOX", uid, &error);
+	g_assert_no_error (error);
+	g_assert_cmpuint (g_bytes_get_size (none), ==, 0);
+	missing = read_structure ("tree", "INBOX", uid + 1, &error);
+	g_assert_error (error, EP_ERROR, EP_ERROR_NOT_FOUND);
+	g_assert_null (missing);
+}
+
 static void
 test_on_inbox_changed (const EpMailboxChangedEvent *event, gpointer user_data)
 {
@@ -1951,6 +2019,7 @@ static const struct {
     {"/store/messages/copy-and-move", test_copy_move},
     {"/store/messages/copy-over-quota", test_copy_quota},
     {"/store/messages/append-many", test_append_many},
+    {"/store/messages/structure", test_structure},
     {"/store/mailboxes/rename-inbox", test_rename_inbox},
     {"/store/mailboxes/rename-with-children", test_rename},
     {"/store/mailboxes/lifecycle", test_mailbox_lifecycle},
