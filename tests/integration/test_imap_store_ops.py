@@ -18,6 +18,7 @@ import tlsutil
 from conftest import free_port
 from test_imap import (MESSAGE, PASSWORDS, Raw, append, imaps, new_mailbox, ok, pytestmark, srv, tmp_root,
                        token_hash)
+from test_pop3 import sql
 from test_smtp import listener, new_config, start_daemon
 
 QUOTA = 3000
@@ -366,4 +367,48 @@ def test_rename_inbox_moves_its_messages(srv):
     assert status(m, 'Empty') == (0, 1)
     a.close()
     b.close()
+    m.logout()
+
+
+# ---------------------------------------------------------------------------
+# the MIME structure the store keeps
+
+
+def fetch_items(r, tag, uid, items):
+    """The items of one message's FETCH response, without its sequence number."""
+    lines, t = r.cmd(tag, f'UID FETCH {uid} ({items})')
+    assert t.startswith(tag.encode() + b' OK') and len(lines) == 1, (lines, t)
+    return re.sub(rb'^\* \d+ FETCH \(UID \d+ ', b'', lines[0])
+
+
+def test_fetch_uses_the_stored_structure_else_parses(srv):
+    m = imaps(srv)
+    box = new_mailbox(m)
+    for _ in range(3):
+        append(m, box, MESSAGE)
+    append(m, box, message(4))
+    r = Raw(srv)
+    r.login()
+    r.cmd('s', f'EXAMINE {box}')
+    items = 'ENVELOPE BODYSTRUCTURE BODY BODY.PEEK[1] BODY.PEEK[2.MIME] BODY.PEEK[HEADER.FIELDS (Subject)]'
+    stored = fetch_items(r, 'a', 1, items)
+    assert stored.startswith(b'ENVELOPE ("Mon, 07 Dec 2026 12:00:00 +0000" "the test message" '), stored
+    assert b'BODY[1] {13}\r\nHello, \xc3\xa9t\xc3\xa9. BODY[2.MIME]' in stored, stored
+
+    def set_structure(uid, value):
+        assert sql(srv, f"UPDATE store_messages s SET structure = {value} FROM store_mailboxes m "
+                        f"WHERE s.mailbox_id = m.id AND m.name = '{box}' AND s.uid = {uid} RETURNING s.uid") == str(uid)
+
+    # stored without a tree, or with one that cannot be read: parsed, the same answer
+    set_structure(2, 'NULL')
+    set_structure(3, "'\\x00'::bytea")
+    assert fetch_items(r, 'b', 2, items) == stored
+    assert fetch_items(r, 'c', 3, items) == stored
+    # the stored tree is what FETCH answers from: another message's tree shows
+    other = fetch_items(r, 'd', 4, 'BODYSTRUCTURE')
+    set_structure(1, f"(SELECT s.structure FROM store_messages s JOIN store_mailboxes m ON m.id = s.mailbox_id "
+                     f"WHERE m.name = '{box}' AND s.uid = 4)")
+    assert fetch_items(r, 'e', 1, 'BODYSTRUCTURE') == other
+    assert other.startswith(b'BODYSTRUCTURE ("text" "plain"'), other
+    r.close()
     m.logout()
