@@ -70,6 +70,17 @@ ep_store_flag_change_free (EpStoreFlagChange *change)
 	g_free (change);
 }
 
+void
+ep_store_copy_free (EpStoreCopy *copy)
+{
+	if (copy == NULL)
+		return;
+	g_free (copy->mailbox);
+	g_clear_pointer (&copy->source_uids, g_array_unref);
+	g_clear_pointer (&copy->uids, g_array_unref);
+	g_free (copy);
+}
+
 const char *
 ep_store_account_source_to_string (EpStoreAccountSource source)
 {
@@ -598,4 +609,80 @@ ep_store_search_text_finish (EpStore *self, GAsyncResult *result, GError **error
 	iface = EP_STORE_GET_IFACE (self);
 	g_return_val_if_fail (iface->search_text_finish != NULL, NULL);
 	return iface->search_text_finish (self, result, error);
+}
+
+void
+ep_store_append_many_async (EpStore *self, const char *account, const char *mailbox, const EpStoreAppendItem *items,
+			    guint n_items, GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+	EpStoreInterface *iface;
+
+	g_return_if_fail (EP_IS_STORE (self));
+	g_return_if_fail (items != NULL || n_items == 0);
+	iface = EP_STORE_GET_IFACE (self);
+	g_return_if_fail (iface->append_many_async != NULL);
+	iface->append_many_async (self, account, mailbox, items, n_items, cancellable, callback, user_data);
+}
+
+GPtrArray *
+ep_store_append_many_finish (EpStore *self, GAsyncResult *result, GError **error)
+{
+	EpStoreInterface *iface;
+
+	g_return_val_if_fail (EP_IS_STORE (self), NULL);
+	g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+	iface = EP_STORE_GET_IFACE (self);
+	g_return_val_if_fail (iface->append_many_finish != NULL, NULL);
+	return iface->append_many_finish (self, result, error);
+}
+
+void
+ep_store_copy_messages_async (EpStore *self, const char *account, const char *mailbox, const guint32 *uids,
+			      guint n_uids, const char *dest_mailbox, gboolean move, GCancellable *cancellable,
+			      GAsyncReadyCallback callback, gpointer user_data)
+{
+	EpStoreInterface *iface;
+
+	g_return_if_fail (EP_IS_STORE (self));
+	g_return_if_fail (uids != NULL || n_uids == 0);
+	iface = EP_STORE_GET_IFACE (self);
+	g_return_if_fail (iface->copy_messages_async != NULL);
+	iface->copy_messages_async (self, account, mailbox, uids, n_uids, dest_mailbox, move, cancellable, callback,
+				    user_data);
+}
+
+EpStoreCopy *
+ep_store_copy_messages_finish (EpStore *self, GAsyncResult *result, GError **error)
+{
+	EpStoreInterface *iface;
+
+	g_return_val_if_fail (EP_IS_STORE (self), NULL);
+	g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+	iface = EP_STORE_GET_IFACE (self);
+	g_return_val_if_fail (iface->copy_messages_finish != NULL, NULL);
+	return iface->copy_messages_finish (self, result, error);
+}
+
+void
+ep_store_read_structure_async (EpStore *self, const char *account, const char *mailbox, guint32 uid,
+			       GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+	EpStoreInterface *iface;
+
+	g_return_if_fail (EP_IS_STORE (self));
+	iface = EP_STORE_GET_IFACE (self);
+	g_return_if_fail (iface->read_structure_async != NULL);
+	iface->read_structure_async (self, account, mailbox, uid, cancellable, callback, user_data);
+}
+
+GBytes *
+ep_store_read_structure_finish (EpStore *self, GAsyncResult *result, GError **error)
+{
+	EpStoreInterface *iface;
+
+	g_return_val_if_fail (EP_IS_STORE (self), NULL);
+	g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+	iface = EP_STORE_GET_IFACE (self);
+	g_return_val_if_fail (iface->read_structure_finish != NULL, NULL);
+	return iface->read_structure_finish (self, result, error);
 }

@@ -133,17 +133,38 @@ typedef struct {
 	guint64 modseq;
 } EpStoreTombstone;
 
+/* what a copy (or move) of messages did */
+typedef struct {
+	char *mailbox; /* the destination */
+	gint64 mailbox_id;
+	guint32 uidvalidity;
+	GArray *source_uids;	/* (element-type guint32): the UIDs copied, ascending */
+	GArray *uids;		/* (element-type guint32): the copies' UIDs, in the same order */
+	guint64 modseq;		/* the copies' MODSEQ; 0 when nothing was copied */
+	guint64 expunge_modseq; /* a move: the MODSEQ of the originals' expunge; else 0 */
+} EpStoreCopy;
+
+/* one message of ep_store_append_many_async() */
+typedef struct {
+	GBytes *data;
+	EpStoreFlags flags;
+	const char *const *keywords; /* (nullable) */
+	gint64 internal_date;	     /* seconds since the epoch, 0 for now */
+} EpStoreAppendItem;
+
 EP_API void ep_store_account_free (EpStoreAccount *account);
 EP_API void ep_store_mailbox_free (EpStoreMailbox *mailbox);
 EP_API void ep_store_message_free (EpStoreMessage *message);
 EP_API void ep_store_delivery_free (EpStoreDelivery *delivery);
 EP_API void ep_store_flag_change_free (EpStoreFlagChange *change);
+EP_API void ep_store_copy_free (EpStoreCopy *copy);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (EpStoreAccount, ep_store_account_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (EpStoreMailbox, ep_store_mailbox_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (EpStoreMessage, ep_store_message_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (EpStoreDelivery, ep_store_delivery_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (EpStoreFlagChange, ep_store_flag_change_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (EpStoreCopy, ep_store_copy_free)
 
 EP_API const char *ep_store_account_source_to_string (EpStoreAccountSource source);
 
@@ -230,8 +251,19 @@ struct _EpStoreInterface {
 	void (*search_text_async) (EpStore *self, const char *account, const char *mailbox, const char *query,
 				   GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data);
 	GArray *(*search_text_finish) (EpStore *self, GAsyncResult *result, GError **error);
+	void (*copy_messages_async) (EpStore *self, const char *account, const char *mailbox, const guint32 *uids,
+				     guint n_uids, const char *dest_mailbox, gboolean move, GCancellable *cancellable,
+				     GAsyncReadyCallback callback, gpointer user_data);
+	EpStoreCopy *(*copy_messages_finish) (EpStore *self, GAsyncResult *result, GError **error);
+	void (*append_many_async) (EpStore *self, const char *account, const char *mailbox,
+				   const EpStoreAppendItem *items, guint n_items, GCancellable *cancellable,
+				   GAsyncReadyCallback callback, gpointer user_data);
+	GPtrArray *(*append_many_finish) (EpStore *self, GAsyncResult *result, GError **error);
+	void (*read_structure_async) (EpStore *self, const char *account, const char *mailbox, guint32 uid,
+				      GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data);
+	GBytes *(*read_structure_finish) (EpStore *self, GAsyncResult *result, GError **error);
 
-	gpointer padding[14];
+	gpointer padding[8];
 };
 
 /* ---- accounts ------------------------------------------------------------ */
@@ -314,7 +346,10 @@ EP_API G_GNUC_WARN_UNUSED_RESULT gboolean ep_store_delete_mailbox_finish (EpStor
 									  GError **error);
 
 /* Renames @name and its children, keeping UIDVALIDITY; creates the
- * parents @new_name lacks.  INBOX cannot be renamed (%EP_ERROR_PERM). */
+ * parents @new_name lacks.  INBOX is special (RFC 9051 §6.3.6): a new
+ * mailbox @new_name (new UIDVALIDITY) receives every message of INBOX, as
+ * a move would, in one transaction; INBOX stays, empty, and the mailboxes
+ * below it stay where they are.  %EP_ERROR_EXISTS when @new_name exists. */
 EP_API void ep_store_rename_mailbox_async (EpStore *self, const char *account, const char *name, const char *new_name,
 					   GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data);
 EP_API G_GNUC_WARN_UNUSED_RESULT gboolean ep_store_rename_mailbox_finish (EpStore *self, GAsyncResult *result,
@@ -359,6 +394,16 @@ EP_API void ep_store_read_message_async (EpStore *self, const char *account, con
 EP_API G_GNUC_WARN_UNUSED_RESULT GBytes *ep_store_read_message_finish (EpStore *self, GAsyncResult *result,
 								       GError **error);
 
+/* The message's MIME structure as the store keeps it, computed once at
+ * delivery: ep_mime_message_deserialize() rebuilds the tree, whose offsets
+ * are those of what ep_store_read_message_async() gives.
+ * Returns: (transfer full): the serialized tree, or an empty GBytes for a
+ * message stored without one (parse the message then) */
+EP_API void ep_store_read_structure_async (EpStore *self, const char *account, const char *mailbox, guint32 uid,
+					   GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data);
+EP_API G_GNUC_WARN_UNUSED_RESULT GBytes *ep_store_read_structure_finish (EpStore *self, GAsyncResult *result,
+									 GError **error);
+
 /* Changes flags and keywords.  @unchanged_since: 0, or the CONDSTORE
  * UNCHANGEDSINCE: messages with a greater MODSEQ are not changed and come
  * back with failed set.  The changed messages share one new MODSEQ, the
@@ -370,6 +415,33 @@ EP_API void ep_store_store_flags_async (EpStore *self, const char *account, cons
 					GAsyncReadyCallback callback, gpointer user_data);
 EP_API G_GNUC_WARN_UNUSED_RESULT GPtrArray *ep_store_store_flags_finish (EpStore *self, GAsyncResult *result,
 									 GError **error);
+
+/* Stores several messages in one mailbox in one transaction: all of them
+ * or none (%EP_ERROR_LIMIT when the quota would be exceeded by them
+ * together).  They get ascending UIDs in the order of @items; at most
+ * 1000.  Returns: (transfer container) (element-type EpStoreDelivery): in
+ * the order of @items */
+EP_API void ep_store_append_many_async (EpStore *self, const char *account, const char *mailbox,
+					const EpStoreAppendItem *items, guint n_items, GCancellable *cancellable,
+					GAsyncReadyCallback callback, gpointer user_data);
+EP_API G_GNUC_WARN_UNUSED_RESULT GPtrArray *ep_store_append_many_finish (EpStore *self, GAsyncResult *result,
+									 GError **error);
+
+/* Copies the messages @uids of @mailbox (those that exist) into
+ * @dest_mailbox of the same account, in one transaction: all or none.
+ * A copy keeps the flags, keywords, internal date and email and thread
+ * ids, and shares the stored octets; the copies get ascending UIDs in the
+ * order of the originals' UIDs and one new MODSEQ.  Copies count against
+ * the quota (%EP_ERROR_LIMIT: nothing copied).  With @move the originals
+ * are expunged in the same transaction (tombstones with one new MODSEQ),
+ * and the account's usage does not change.  %EP_ERROR_NOT_FOUND when
+ * either mailbox does not exist.  @mailbox may be @dest_mailbox.
+ * Returns: (transfer full) */
+EP_API void ep_store_copy_messages_async (EpStore *self, const char *account, const char *mailbox, const guint32 *uids,
+					  guint n_uids, const char *dest_mailbox, gboolean move,
+					  GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data);
+EP_API G_GNUC_WARN_UNUSED_RESULT EpStoreCopy *ep_store_copy_messages_finish (EpStore *self, GAsyncResult *result,
+									     GError **error);
 
 /* Expunges @uids (those that exist); they become tombstones with one new
  * MODSEQ.  Returns: (transfer full) (element-type EpStoreTombstone) */

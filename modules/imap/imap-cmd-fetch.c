@@ -79,6 +79,7 @@ struct _ImapFetchOp {
 	gboolean with_modseq; /* MODSEQ (and UID) in every response */
 	GArray *newly_seen;   /* UIDs this FETCH set \Seen on, ascending */
 	GArray *failed;	      /* UIDs a BINARY part of which could not be decoded: NO [UNKNOWN-CTE] */
+	EpMimeMessage *mime;  /* (nullable): the stored tree of the message being read */
 };
 
 void
@@ -88,6 +89,7 @@ imap_fetch_op_free (ImapFetchOp *op)
 		op->self->fetch = NULL;
 	imap_fetch_items_clear (&op->items);
 	g_clear_pointer (&op->vanished_set, g_array_unref);
+	g_clear_pointer (&op->mime, ep_mime_message_unref);
 	g_array_unref (op->uids);
 	g_array_unref (op->newly_seen);
 	g_array_unref (op->failed);
@@ -311,6 +313,7 @@ imap_fetch_on_read (GObject *source, GAsyncResult *res, gpointer user_data)
 	g_autoptr (GBytes) data = ep_store_read_message_finish (EP_STORE (source), res, &error);
 	guint32 uid = g_array_index (op->uids, guint32, op->next);
 	const EpStoreMessage *m = g_hash_table_lookup (op->messages, GUINT_TO_POINTER (uid));
+	g_autoptr (EpMimeMessage) stored = g_steal_pointer (&op->mime);
 
 	if (self->closing) {
 		imap_fetch_op_free (op);
@@ -321,10 +324,12 @@ imap_fetch_on_read (GObject *source, GAsyncResult *res, gpointer user_data)
 		/* expunged meanwhile: nothing to say of it */
 		if (!g_error_matches (error, EP_ERROR, EP_ERROR_NOT_FOUND))
 			ep_log_warning (IMAP_MODULE, self->id, "FETCH of UID %u: %s", uid, error->message);
-	} else if (op->items.need_mime && g_bytes_get_size (data) > IMAP_PARSE_IN_POOL &&
+	} else if (stored != NULL || !op->items.need_mime) {
+		imap_fetch_write (op, m, data, stored);
+	} else if (g_bytes_get_size (data) > IMAP_PARSE_IN_POOL &&
 		   ep_context_get_worker_pool (self->server->ctx) != NULL) {
-		/* the MIME tree is parsed for each FETCH (the store does not keep
-		 * it yet): a large message is parsed on the worker pool */
+		/* stored without its tree: a large message is parsed on the
+		 * worker pool */
 		GTask *task = g_task_new (NULL, NULL, imap_fetch_on_parsed, op);
 		g_task_set_task_data (task, g_bytes_ref (data), (GDestroyNotify)g_bytes_unref);
 		ep_worker_pool_run (ep_context_get_worker_pool (self->server->ctx), task, imap_fetch_parse_thread);
@@ -332,11 +337,53 @@ imap_fetch_on_read (GObject *source, GAsyncResult *res, gpointer user_data)
 		return;
 	} else {
 		g_autoptr (EpMimeMessage) mime =
-		    op->items.need_mime ? ep_mime_message_parse (g_bytes_get_data (data, NULL), g_bytes_get_size (data))
-					: NULL;
+		    ep_mime_message_parse (g_bytes_get_data (data, NULL), g_bytes_get_size (data));
 		imap_fetch_write (op, m, data, mime);
 	}
 	imap_fetch_next (op);
+}
+
+/* the tree the store kept: with it, the message's octets are read only
+ * for body sections; without it (stored before the store kept trees, or
+ * unreadable), the message is read and parsed */
+static void
+imap_fetch_on_structure (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	ImapFetchOp *op = user_data;
+	ImapSession *self = op->self;
+	g_autoptr (GError) error = NULL;
+	g_autoptr (GBytes) structure = ep_store_read_structure_finish (EP_STORE (source), res, &error);
+	guint32 uid = g_array_index (op->uids, guint32, op->next);
+	const EpStoreMessage *m = g_hash_table_lookup (op->messages, GUINT_TO_POINTER (uid));
+
+	if (self->closing) {
+		imap_fetch_op_free (op);
+		return;
+	}
+	if (structure == NULL) {
+		/* expunged meanwhile: nothing to say of it */
+		if (!g_error_matches (error, EP_ERROR, EP_ERROR_NOT_FOUND))
+			ep_log_warning (IMAP_MODULE, self->id, "FETCH of UID %u: %s", uid, error->message);
+		op->next++;
+		imap_fetch_next (op);
+		return;
+	}
+	if (g_bytes_get_size (structure) > 0) {
+		op->mime = ep_mime_message_deserialize (structure, &error);
+		if (op->mime == NULL)
+			ep_log_warning (IMAP_MODULE, self->id,
+					"UID %u: unreadable stored MIME structure, parsed again: %s", uid,
+					error->message);
+	}
+	if (op->mime != NULL && !op->items.need_data) {
+		imap_fetch_write (op, m, NULL, op->mime);
+		g_clear_pointer (&op->mime, ep_mime_message_unref);
+		op->next++;
+		imap_fetch_next (op);
+		return;
+	}
+	ep_store_read_message_async (self->server->store, self->account, self->mbox->name, uid, self->cancellable,
+				     imap_fetch_on_read, op);
 }
 
 static void
@@ -362,7 +409,14 @@ imap_fetch_next (ImapFetchOp *op)
 			op->next++;
 			continue;
 		}
-		if (op->items.need_data) {
+		/* a small message read anyway is parsed at once; otherwise the
+		 * stored tree saves reading or parsing it */
+		if (op->items.need_mime && (!op->items.need_data || m->size > IMAP_PARSE_IN_POOL)) {
+			ep_store_read_structure_async (self->server->store, self->account, self->mbox->name, uid,
+						       self->cancellable, imap_fetch_on_structure, op);
+			return;
+		}
+		if (op->items.need_data || op->items.need_mime) {
 			ep_store_read_message_async (self->server->store, self->account, self->mbox->name, uid,
 						     self->cancellable, imap_fetch_on_read, op);
 			return;

@@ -238,16 +238,17 @@ imap_fetch_parse_one (const char *atom, ImapFetchItems *items)
 		return items->internaldate = TRUE;
 	if (g_ascii_strcasecmp (atom, "MODSEQ") == 0)
 		return items->modseq = TRUE;
+	/* the MIME tree alone: the store keeps it */
 	if (g_ascii_strcasecmp (atom, "ENVELOPE") == 0) {
-		items->need_data = items->need_mime = TRUE;
+		items->need_mime = TRUE;
 		return items->envelope = TRUE;
 	}
 	if (g_ascii_strcasecmp (atom, "BODYSTRUCTURE") == 0) {
-		items->need_data = items->need_mime = TRUE;
+		items->need_mime = TRUE;
 		return items->bodystructure = TRUE;
 	}
 	if (g_ascii_strcasecmp (atom, "BODY") == 0) {
-		items->need_data = items->need_mime = TRUE;
+		items->need_mime = TRUE;
 		return items->body = TRUE;
 	}
 	if (g_ascii_strcasecmp (atom, "EMAILID") == 0)
@@ -313,7 +314,7 @@ imap_fetch_parse (const ImapArg *arg, ImapFetchItems *items, const char **error_
 		    g_ascii_strcasecmp (atom, "FULL") == 0) {
 			items->flags = items->internaldate = items->size = TRUE;
 			if (g_ascii_toupper (atom[1]) != 'A')
-				items->envelope = items->need_data = items->need_mime = TRUE;
+				items->envelope = items->need_mime = TRUE;
 			if (g_ascii_toupper (atom[0]) == 'F' && g_ascii_toupper (atom[1]) == 'U')
 				items->body = TRUE;
 			return TRUE;

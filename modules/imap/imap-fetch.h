@@ -42,7 +42,7 @@ typedef struct {
 	GPtrArray *bodies;  /* of ImapBodyItem */
 	gboolean set_seen;  /* a non-peek body item */
 	gboolean need_data; /* the message's octets are needed */
-	gboolean need_mime; /* its MIME tree too */
+	gboolean need_mime; /* its MIME tree (which the store keeps) */
 	/* OBJECTID (RFC 8474) */
 	gboolean emailid, threadid;
 } ImapFetchItems;

@@ -672,6 +672,25 @@ imap_create_on_mailboxes (GObject *source, GAsyncResult *res, gpointer user_data
 				       imap_session_on_mailbox_op, g_object_ref (self));
 }
 
+/* RENAME INBOX while INBOX is selected: its messages left it, and the
+ * client hears of it as EXPUNGEs before OK */
+static void
+imap_session_on_selected_inbox_renamed (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	g_autoptr (ImapSession) self = user_data;
+	g_autoptr (GError) error = NULL;
+	gboolean ok = ep_store_rename_mailbox_finish (EP_STORE (source), res, &error);
+
+	if (self->closing)
+		return;
+	if (!ok) {
+		imap_session_store_error (self, error, "RENAME");
+		imap_session_done (self);
+		return;
+	}
+	imap_session_sync (self, imap_session_tagged_ok_done);
+}
+
 void
 imap_cmd_mailbox_op (ImapSession *self, GPtrArray *args)
 {
@@ -742,7 +761,11 @@ imap_cmd_mailbox_op (ImapSession *self, GPtrArray *args)
 					       imap_session_on_mailbox_op, g_object_ref (self));
 	else if (rename)
 		ep_store_rename_mailbox_async (store, self->account, name, new_name, self->cancellable,
-					       imap_session_on_mailbox_op, g_object_ref (self));
+					       g_ascii_strcasecmp (name, "INBOX") == 0 && self->mbox != NULL &&
+						       strcmp (self->mbox->name, "INBOX") == 0
+						   ? imap_session_on_selected_inbox_renamed
+						   : imap_session_on_mailbox_op,
+					       g_object_ref (self));
 	else
 		ep_store_set_subscribed_async (store, self->account, name, strcmp (cmd, "SUBSCRIBE") == 0,
 					       self->cancellable, imap_session_on_mailbox_op, g_object_ref (self));

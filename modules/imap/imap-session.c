@@ -162,10 +162,11 @@ imap_session_capabilities (ImapSession *self)
 			g_string_append (out, mechs);
 		}
 	} else {
-		g_string_append_printf (out,
-					" UNSELECT UIDPLUS MOVE SPECIAL-USE CHILDREN ESEARCH SEARCHRES BINARY OBJECTID "
-					"UTF8=ACCEPT APPENDLIMIT=%" G_GUINT64_FORMAT,
-					self->server->limits.append_limit);
+		g_string_append_printf (
+		    out,
+		    " UNSELECT UIDPLUS MOVE SPECIAL-USE CHILDREN ESEARCH SEARCHRES MULTIAPPEND BINARY OBJECTID "
+		    "UTF8=ACCEPT APPENDLIMIT=%" G_GUINT64_FORMAT,
+		    self->server->limits.append_limit);
 		g_string_append (out, " CONDSTORE QRESYNC");
 		g_string_append (out,
 				 " LIST-EXTENDED LIST-STATUS CREATE-SPECIAL-USE QUOTA QUOTA=RES-STORAGE STATUS=SIZE");
@@ -703,7 +704,7 @@ static const ImapCommandDef imap_commands[] = {
     {"RENAME", imap_cmd_mailbox_op, IMAP_STATES_AUTHED, 2, 2, FALSE},
     {"SUBSCRIBE", imap_cmd_mailbox_op, IMAP_STATES_AUTHED, 1, 1, FALSE},
     {"UNSUBSCRIBE", imap_cmd_mailbox_op, IMAP_STATES_AUTHED, 1, 1, FALSE},
-    {"APPEND", imap_cmd_append, IMAP_STATES_AUTHED, 2, 5, FALSE},
+    {"APPEND", imap_cmd_append, IMAP_STATES_AUTHED, 2, -1, FALSE},
     {"IDLE", imap_cmd_idle, IMAP_STATES_AUTHED, 0, 0, FALSE},
     {"GETQUOTAROOT", imap_cmd_getquotaroot, IMAP_STATES_AUTHED, 1, 1, FALSE},
     {"GETQUOTA", imap_cmd_getquota, IMAP_STATES_AUTHED, 1, 1, FALSE},

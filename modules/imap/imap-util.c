@@ -398,3 +398,84 @@ imap_mailbox_object_id (gint64 id)
 {
 	return g_strdup_printf ("F%" G_GINT64_MODIFIER "x", (guint64)id);
 }
+
+static void
+imap_append_message_clear (ImapAppendMessage *msg)
+{
+	g_clear_pointer (&msg->keywords, g_ptr_array_unref);
+}
+
+/* one append-message from @args at *@i */
+static gboolean
+imap_append_message_parse (GPtrArray *args, guint *i, ImapAppendMessage *msg, const char **error)
+{
+	const ImapArg *a = *i < args->len ? g_ptr_array_index (args, *i) : NULL;
+
+	msg->keywords = g_ptr_array_new ();
+	if (a != NULL && a->type == IMAP_ARG_LIST) {
+		for (guint j = 0; j < a->list->len; j++) {
+			const char *f = imap_arg_get_atom (g_ptr_array_index (a->list, j));
+			EpStoreFlags one;
+			const char *kw;
+
+			if (f == NULL || !imap_parse_flag (f, &one, &kw)) {
+				*error = "Invalid flag";
+				return FALSE;
+			}
+			msg->flags |= one;
+			if (kw != NULL)
+				g_ptr_array_add (msg->keywords, (gpointer)kw);
+		}
+		a = ++*i < args->len ? g_ptr_array_index (args, *i) : NULL;
+	}
+	g_ptr_array_add (msg->keywords, NULL);
+	if (a != NULL && a->type == IMAP_ARG_QUOTED) {
+		if (!imap_parse_date_time (a->str, &msg->date)) {
+			*error = "Invalid APPEND date-time";
+			return FALSE;
+		}
+		a = ++*i < args->len ? g_ptr_array_index (args, *i) : NULL;
+	}
+	/* RFC 6855 §4: append-data =/ "UTF8" SP "(" literal8 ")" */
+	if (a != NULL && a->type == IMAP_ARG_ATOM && g_ascii_strcasecmp (a->str, "UTF8") == 0) {
+		const ImapArg *list = *i + 1 < args->len ? g_ptr_array_index (args, *i + 1) : NULL;
+		const ImapArg *lit = list != NULL && list->type == IMAP_ARG_LIST && list->list->len == 1
+					 ? g_ptr_array_index (list->list, 0)
+					 : NULL;
+		if (lit == NULL || lit->type != IMAP_ARG_LITERAL || !lit->literal8) {
+			*error = "APPEND UTF8 takes a literal8 in parentheses";
+			return FALSE;
+		}
+		msg->utf8 = TRUE;
+		++*i;
+		a = lit;
+	}
+	if (a == NULL || a->type != IMAP_ARG_LITERAL) {
+		*error = "APPEND takes a mailbox, then for each message optional flags and date-time and a literal";
+		return FALSE;
+	}
+	msg->literal = a;
+	++*i;
+	return TRUE;
+}
+
+GArray *
+imap_append_messages_parse (GPtrArray *args, guint first, const char **error)
+{
+	g_autoptr (GArray) msgs = g_array_new (FALSE, TRUE, sizeof (ImapAppendMessage));
+
+	g_array_set_clear_func (msgs, (GDestroyNotify)imap_append_message_clear);
+	if (first >= args->len) {
+		*error = "APPEND takes a mailbox, then for each message optional flags and date-time and a literal";
+		return NULL;
+	}
+	for (guint i = first; i < args->len;) {
+		ImapAppendMessage msg = {0};
+		gboolean parsed = imap_append_message_parse (args, &i, &msg, error);
+
+		g_array_append_val (msgs, msg);
+		if (!parsed)
+			return NULL;
+	}
+	return g_steal_pointer (&msgs);
+}

@@ -5,6 +5,8 @@
 
 #include "ep-store.h"
 
+#include "imap-parser.h"
+
 G_BEGIN_DECLS
 
 /*
@@ -35,6 +37,21 @@ gboolean imap_parse_flag (const char *text, EpStoreFlags *flag, const char **key
 /* "07-Dec-2026 12:00:00 +0100" (the day may be " 7" or "7") to seconds
  * since the epoch; %FALSE when it is not such a date-time. */
 gboolean imap_parse_date_time (const char *text, gint64 *out);
+/* One message of APPEND (RFC 3502 append-message): [flag-list]
+ * [date-time] literal. */
+typedef struct {
+	EpStoreFlags flags;
+	GPtrArray *keywords; /* of const char *, into the command's arguments; NULL-terminated */
+	gint64 date;	     /* 0: none given */
+	const ImapArg *literal;
+	gboolean utf8; /* given as UTF8 (literal8) (RFC 6855) */
+} ImapAppendMessage;
+
+/* The messages of an APPEND (MULTIAPPEND: one or more) in @args from
+ * @first on.  Returns: (transfer full) (element-type ImapAppendMessage):
+ * one at least, or %NULL and *@error, the text for BAD. */
+GArray *imap_append_messages_parse (GPtrArray *args, guint first, const char **error);
+
 /* seconds since the epoch to "07-Dec-2026 12:00:00 +0000" */
 char *imap_format_date_time (gint64 t);
 

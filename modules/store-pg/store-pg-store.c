@@ -23,6 +23,8 @@
 #define STORE_PG_DELIVER_BATCH_BYTES (8 * 1024 * 1024)
 /* a delivery chosen as the victim of a deadlock runs again, this often */
 #define STORE_PG_DELIVER_RETRIES 3
+/* messages of one append_many */
+#define STORE_PG_MAX_APPEND_MANY 1000
 
 struct _EpStorePg {
 	GObject parent_instance;
@@ -113,6 +115,8 @@ static const struct {
     {"store_pg_read_message", "SELECT b.data FROM (" STORE_PG_MAILBOX_SQL ") mb "
 			      "JOIN store_messages s ON s.mailbox_id = mb.id AND s.uid = $3::bigint "
 			      "JOIN store_blobs b ON b.hash = s.blob_hash"},
+    {"store_pg_read_structure", "SELECT s.structure FROM (" STORE_PG_MAILBOX_SQL ") mb "
+				"JOIN store_messages s ON s.mailbox_id = mb.id AND s.uid = $3::bigint"},
     {"store_pg_store_flags",
      "WITH mb AS (" STORE_PG_MAILBOX_SQL ") "
      "SELECT f.uid, f.modseq, f.flags, f.keywords, f.failed, mb.id, mb.uidvalidity, mb.uidnext "
@@ -128,6 +132,8 @@ static const struct {
     {"store_pg_search_text", "SELECT mb.id, s.uid FROM (" STORE_PG_MAILBOX_SQL ") mb "
 			     "LEFT JOIN store_messages s ON s.mailbox_id = mb.id "
 			     "AND s.fts @@ plainto_tsquery('simple'::regconfig, $3) ORDER BY s.uid"},
+    {"store_pg_copy", "SELECT * FROM store_copy($1, $2, $3::bigint[], $4, $5::boolean)"},
+    {"store_pg_rename_inbox", "SELECT * FROM store_rename_inbox($1, $2, $3::text[])"},
     {"store_pg_mailbox_info",
      "SELECT a.name, m.name, m.uidvalidity, m.uidnext, m.highestmodseq "
      "FROM store_mailboxes m JOIN store_accounts a ON a.id = m.account_id WHERE m.id = $1::bigint"},
@@ -514,6 +520,7 @@ typedef struct {
 	GPtrArray *mailboxes;
 	gsize size; /* of the message */
 	guint attempts;
+	EpDbBatch *batch;	/* append_many: its transaction, to run again */
 	GSource *cancel_source; /* while it waits in the deliver queue */
 } StorePgCall;
 
@@ -525,6 +532,7 @@ store_pg_call_free (StorePgCall *call)
 		g_source_unref (call->cancel_source);
 	}
 	g_clear_pointer (&call->params, ep_db_params_unref);
+	g_clear_pointer (&call->batch, ep_db_batch_unref);
 	g_clear_pointer (&call->hash, g_bytes_unref);
 	g_clear_pointer (&call->accounts, g_ptr_array_unref);
 	g_clear_pointer (&call->mailboxes, g_ptr_array_unref);
@@ -614,8 +622,13 @@ static void
 store_pg_execute (EpStorePg *self, GTask *task, const char *statement, EpDbParams *params)
 {
 	StorePgCall *call = g_task_get_task_data (task);
-	const char *const writes[] = {"store_pg_deliver", "store_pg_expunge", "store_pg_store_flags",
-				      "store_pg_delete_mailbox", NULL};
+	const char *const writes[] = {"store_pg_deliver",
+				      "store_pg_expunge",
+				      "store_pg_store_flags",
+				      "store_pg_delete_mailbox",
+				      "store_pg_copy",
+				      "store_pg_rename_inbox",
+				      NULL};
 
 	if (g_strv_contains (writes, statement)) {
 		call->notifies = TRUE;
@@ -1403,6 +1416,83 @@ store_pg_parse_renamed (EpStorePg *self, GTask *task, EpDbResult *res, GError **
 	return NULL;
 }
 
+/* one copy_messages or rename_inbox: the changes it made */
+static EpStoreCopy *
+store_pg_copy_from_result (EpStorePg *self, StorePgCall *call, const char *dest, EpDbResult *res, gboolean move,
+			   GError **error)
+{
+	guint n_rows = ep_db_result_get_n_rows (res);
+	g_autoptr (EpStoreCopy) copy = g_new0 (EpStoreCopy, 1);
+
+	if (n_rows == 0) {
+		g_set_error (error, EP_ERROR, EP_ERROR_NOT_FOUND, "no such mailbox");
+		return NULL;
+	}
+	copy->mailbox = g_strdup (dest);
+	copy->mailbox_id = ep_db_result_get_int64 (res, 0, 2);
+	copy->uidvalidity = (guint32)ep_db_result_get_int64 (res, 0, 3);
+	copy->source_uids = g_array_sized_new (FALSE, FALSE, sizeof (guint32), n_rows);
+	copy->uids = g_array_sized_new (FALSE, FALSE, sizeof (guint32), n_rows);
+	for (guint i = 0; i < n_rows; i++) {
+		guint32 from, to;
+
+		if (ep_db_result_is_null (res, i, 0))
+			continue;
+		from = (guint32)ep_db_result_get_int64 (res, i, 0);
+		to = (guint32)ep_db_result_get_int64 (res, i, 1);
+		g_array_append_val (copy->source_uids, from);
+		g_array_append_val (copy->uids, to);
+	}
+	if (copy->uids->len == 0)
+		return g_steal_pointer (&copy);
+	copy->modseq = ep_db_result_get_int64 (res, 0, 5);
+	store_pg_emit_local (self, call->account, copy->mailbox, copy->mailbox_id, copy->uidvalidity,
+			     ep_db_result_get_int64 (res, 0, 4), copy->modseq, TRUE);
+	if (move) {
+		copy->expunge_modseq = ep_db_result_get_int64 (res, 0, 9);
+		store_pg_emit_local (self, call->account, call->mailbox, ep_db_result_get_int64 (res, 0, 6),
+				     ep_db_result_get_int64 (res, 0, 7), ep_db_result_get_int64 (res, 0, 8),
+				     copy->expunge_modseq, TRUE);
+	}
+	return g_steal_pointer (&copy);
+}
+
+static gpointer
+store_pg_parse_inbox_renamed (EpStorePg *self, GTask *task, EpDbResult *res, GError **error)
+{
+	StorePgCall *call = g_task_get_task_data (task);
+	g_autoptr (EpStoreCopy) copy = store_pg_copy_from_result (self, call, call->new_name, res, TRUE, error);
+
+	if (copy == NULL)
+		return NULL;
+	/* INBOX was empty: the new mailbox is all the change, which no SQL announced */
+	if (copy->uids->len == 0)
+		store_pg_emit_structure (self, call->account, copy->mailbox, copy->mailbox_id, copy->uidvalidity,
+					 ep_db_result_get_int64 (res, 0, 4), ep_db_result_get_int64 (res, 0, 5));
+	return NULL;
+}
+
+/* RFC 9051 6.3.6: INBOX's messages move to a new mailbox; @params holds
+ * the account */
+static void
+store_pg_rename_inbox (EpStorePg *self, GTask *task, EpDbParams *params)
+{
+	StorePgCall *call = g_task_get_task_data (task);
+	g_autofree char *parents = NULL;
+
+	if (g_strcmp0 (call->new_name, "INBOX") == 0) {
+		store_pg_return_error (
+		    task, g_error_new (EP_ERROR, EP_ERROR_INVALID, "a mailbox cannot be renamed into itself"));
+		return;
+	}
+	call->parse = store_pg_parse_inbox_renamed;
+	parents = store_pg_parents_array (call->new_name);
+	ep_db_params_add_text (params, call->account);
+	ep_db_params_add_text (params, call->new_name);
+	ep_db_params_add_text (params, parents);
+	store_pg_execute (self, task, "store_pg_rename_inbox", params);
+}
+
 static void
 ep_store_pg_rename_mailbox_async (EpStore *store, const char *account, const char *name, const char *new_name,
 				  GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
@@ -1425,7 +1515,7 @@ ep_store_pg_rename_mailbox_async (EpStore *store, const char *account, const cha
 		return;
 	}
 	if (g_strcmp0 (call->mailbox, "INBOX") == 0) {
-		store_pg_return_error (task, g_error_new (EP_ERROR, EP_ERROR_PERM, "INBOX cannot be renamed"));
+		store_pg_rename_inbox (self, task, params);
 		return;
 	}
 	inside = g_strconcat (call->mailbox, "/", NULL);
@@ -1682,9 +1772,8 @@ store_pg_delivery_free (StorePgDelivery *d)
 }
 
 static void
-store_pg_delivery_prepare (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+store_pg_delivery_compute (StorePgDelivery *d)
 {
-	StorePgDelivery *d = task_data;
 	gsize len;
 	const char *data = g_bytes_get_data (d->data, &len);
 	g_autoptr (GChecksum) checksum = g_checksum_new (G_CHECKSUM_SHA256);
@@ -1701,6 +1790,12 @@ store_pg_delivery_prepare (GTask *task, gpointer source, gpointer task_data, GCa
 	d->fts_text = ep_mime_message_extract_text (msg, data, len, STORE_PG_FTS_MAX_TEXT);
 	if (d->fts_text != NULL && !g_utf8_validate (d->fts_text, -1, NULL))
 		g_clear_pointer (&d->fts_text, g_free);
+}
+
+static void
+store_pg_delivery_prepare (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+	store_pg_delivery_compute (task_data);
 	g_task_return_boolean (task, TRUE);
 }
 
@@ -1727,24 +1822,16 @@ store_pg_parse_delivered (EpStorePg *self, GTask *task, EpDbResult *res, GError 
 	return g_steal_pointer (&deliveries);
 }
 
-static void
-store_pg_on_prepared (GObject *source, GAsyncResult *result, gpointer user_data)
+/* the parameters of store_pg_deliver for @d, computed */
+static EpDbParams *
+store_pg_delivery_params (StorePgDelivery *d)
 {
-	GTask *task = G_TASK (user_data);
-	EpStorePg *self = EP_STORE_PG (source);
-	StorePgDelivery *d = g_task_get_task_data (G_TASK (result));
-	StorePgCall *call = g_task_get_task_data (task);
-	g_autoptr (EpDbParams) params = ep_db_params_new ();
+	EpDbParams *params = ep_db_params_new ();
 	g_autofree char *accounts = NULL;
 	g_autofree char *mailboxes = NULL;
 	g_autofree char *keywords = NULL;
 	g_autofree char *refs = NULL;
-	GError *error = NULL;
 
-	if (!g_task_propagate_boolean (G_TASK (result), &error)) {
-		store_pg_return_error (task, error);
-		return;
-	}
 	accounts = ep_store_pg_text_array ((const char *const *)d->accounts->pdata, d->accounts->len);
 	mailboxes = ep_store_pg_text_array ((const char *const *)d->mailboxes->pdata, d->mailboxes->len);
 	keywords = ep_store_pg_text_array ((const char *const *)d->keywords, -1);
@@ -1777,6 +1864,24 @@ store_pg_on_prepared (GObject *source, GAsyncResult *result, gpointer user_data)
 		ep_db_params_add_text (params, d->base_subject);
 	else
 		ep_db_params_add_null (params);
+	return params;
+}
+
+static void
+store_pg_on_prepared (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+	GTask *task = G_TASK (user_data);
+	EpStorePg *self = EP_STORE_PG (source);
+	StorePgDelivery *d = g_task_get_task_data (G_TASK (result));
+	StorePgCall *call = g_task_get_task_data (task);
+	g_autoptr (EpDbParams) params = NULL;
+	GError *error = NULL;
+
+	if (!g_task_propagate_boolean (G_TASK (result), &error)) {
+		store_pg_return_error (task, error);
+		return;
+	}
+	params = store_pg_delivery_params (d);
 	call->size = g_bytes_get_size (d->data);
 	call->hash = g_bytes_ref (d->hash);
 	call->accounts = g_ptr_array_ref (d->accounts);
@@ -1894,6 +1999,223 @@ ep_store_pg_deliver_finish (EpStore *store, GAsyncResult *result, GError **error
 	return store_pg_propagate_pointer (EP_STORE_PG (store), result, ep_store_pg_deliver_async, error);
 }
 
+/* ---- several messages in one transaction -------------------------------- */
+
+static EpDbParams *store_pg_mailbox_params (GTask *task, const char *account, const char *mailbox);
+
+/* append_many: every message is prepared off the main loop, then one
+ * batch (one transaction) locks the mailbox and its account and runs
+ * store_pg_deliver for each, in order: all or none */
+
+static void
+store_pg_many_prepare (GTask *task, gpointer source, gpointer task_data, GCancellable *cancellable)
+{
+	GPtrArray *messages = task_data;
+
+	for (guint i = 0; i < messages->len; i++)
+		store_pg_delivery_compute (g_ptr_array_index (messages, i));
+	g_task_return_boolean (task, TRUE);
+}
+
+static void store_pg_many_run (EpStorePg *self, GTask *task);
+
+static void
+store_pg_on_many_executed (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+	GTask *task = G_TASK (user_data);
+	EpStorePg *self = g_task_get_source_object (task);
+	StorePgCall *call = g_task_get_task_data (task);
+	GError *error = NULL;
+	g_autoptr (GPtrArray) results = ep_db_run_batch_finish (EP_DB (source), result, &error);
+	g_autoptr (GPtrArray) deliveries = NULL;
+	guint n = ep_db_batch_get_length (call->batch) - 1;
+
+	self->n_writing--;
+	if (results != NULL && results->len != n + 1) {
+		error =
+		    g_error_new (EP_ERROR, EP_ERROR_INTERNAL, "a batch of %u appends gave %u results", n, results->len);
+		g_clear_pointer (&results, g_ptr_array_unref);
+	}
+	if (results == NULL) {
+		/* nothing was stored: run it again after a deadlock */
+		if (store_pg_error_is_conflict (error) && call->attempts < STORE_PG_DELIVER_RETRIES) {
+			ep_log_debug ("store-pg", NULL, "appends trying again: %s", error->message);
+			g_clear_error (&error);
+			call->attempts++;
+			store_pg_many_run (self, task);
+			store_pg_process_pending (self);
+			return;
+		}
+		error = store_pg_convert_error (error);
+		if (g_error_matches (error, EP_ERROR, EP_ERROR_EXISTS)) {
+			g_clear_error (&error);
+			error =
+			    g_error_new_literal (EP_ERROR, EP_ERROR_TEMP, "conflicting concurrent change, try again");
+		}
+		store_pg_process_pending (self);
+		store_pg_return_error (task, error);
+		return;
+	}
+	deliveries = g_ptr_array_new_with_free_func ((GDestroyNotify)ep_store_delivery_free);
+	for (guint i = 0; i < n; i++) {
+		/* announces the change */
+		g_autoptr (GPtrArray) one =
+		    store_pg_parse_delivered (self, task, g_ptr_array_index (results, i + 1), NULL);
+
+		if (one->len != 1) {
+			store_pg_process_pending (self);
+			store_pg_return_error (task, g_error_new (EP_ERROR, EP_ERROR_INTERNAL,
+								  "store_deliver stored %u copies", one->len));
+			return;
+		}
+		g_ptr_array_add (deliveries, g_ptr_array_steal_index (one, 0));
+	}
+	store_pg_process_pending (self);
+	g_task_return_pointer (task, g_steal_pointer (&deliveries), (GDestroyNotify)g_ptr_array_unref);
+	g_object_unref (task);
+}
+
+/* takes @task */
+static void
+store_pg_many_run (EpStorePg *self, GTask *task)
+{
+	StorePgCall *call = g_task_get_task_data (task);
+
+	self->n_writing++;
+	/* once sent, it commits or fails as a whole: not cancelled */
+	ep_db_run_batch_async (self->db, call->batch, NULL, store_pg_on_many_executed, task);
+}
+
+static void
+store_pg_on_many_prepared (GObject *source, GAsyncResult *result, gpointer user_data)
+{
+	GTask *task = G_TASK (user_data);
+	EpStorePg *self = EP_STORE_PG (source);
+	GPtrArray *messages = g_task_get_task_data (G_TASK (result));
+	StorePgCall *call = g_task_get_task_data (task);
+	g_autoptr (EpDbParams) lock = ep_db_params_new ();
+	g_autofree char *accounts = NULL;
+	g_autofree char *mailboxes = NULL;
+	GError *error = NULL;
+
+	if (!g_task_propagate_boolean (G_TASK (result), &error)) {
+		store_pg_return_error (task, error);
+		return;
+	}
+	accounts = ep_store_pg_text_array ((const char *const *)&call->account, 1);
+	mailboxes = ep_store_pg_text_array ((const char *const *)&call->mailbox, 1);
+	ep_db_params_add_text (lock, accounts);
+	ep_db_params_add_text (lock, mailboxes);
+	call->batch = ep_db_batch_new ();
+	ep_db_batch_add_prepared (call->batch, "store_pg_lock_for_delivery", lock);
+	for (guint i = 0; i < messages->len; i++) {
+		g_autoptr (EpDbParams) params = store_pg_delivery_params (g_ptr_array_index (messages, i));
+
+		ep_db_batch_add_prepared (call->batch, "store_pg_deliver", params);
+	}
+	store_pg_many_run (self, task);
+}
+
+static void
+ep_store_pg_append_many_async (EpStore *store, const char *account, const char *mailbox, const EpStoreAppendItem *items,
+			       guint n_items, GCancellable *cancellable, GAsyncReadyCallback callback,
+			       gpointer user_data)
+{
+	EpStorePg *self = EP_STORE_PG (store);
+	GTask *task = store_pg_task_new (self, ep_store_pg_append_many_async, NULL, (GDestroyNotify)g_ptr_array_unref,
+					 cancellable, callback, user_data);
+	StorePgCall *call = g_task_get_task_data (task);
+	g_autoptr (GPtrArray) messages = g_ptr_array_new_with_free_func ((GDestroyNotify)store_pg_delivery_free);
+	g_autoptr (GTask) prepare = NULL;
+	gint64 now = g_get_real_time () / G_USEC_PER_SEC;
+	GError *error = NULL;
+
+	call->account = g_strdup (account);
+	call->mailbox = ep_store_normalize_mailbox_name (mailbox, &error);
+	if (call->mailbox == NULL) {
+		store_pg_return_error (task, error);
+		return;
+	}
+	if (n_items == 0 || n_items > STORE_PG_MAX_APPEND_MANY || account == NULL) {
+		store_pg_return_error (task, g_error_new (EP_ERROR, EP_ERROR_INVALID, "invalid number of messages"));
+		return;
+	}
+	for (guint i = 0; i < n_items; i++) {
+		StorePgDelivery *d;
+
+		if ((items[i].flags & ~EP_STORE_FLAGS_ALL) != 0 || items[i].data == NULL) {
+			store_pg_return_error (task,
+					       g_error_new (EP_ERROR, EP_ERROR_INVALID, "invalid flags or message"));
+			return;
+		}
+		d = g_new0 (StorePgDelivery, 1);
+		d->data = g_bytes_ref (items[i].data);
+		d->accounts = g_ptr_array_new_with_free_func (g_free);
+		d->mailboxes = g_ptr_array_new_with_free_func (g_free);
+		g_ptr_array_add (d->accounts, g_strdup (account));
+		g_ptr_array_add (d->mailboxes, g_strdup (call->mailbox));
+		d->flags = items[i].flags;
+		d->keywords = g_strdupv ((char **)items[i].keywords);
+		d->internal_date = items[i].internal_date > 0 ? items[i].internal_date : now;
+		g_ptr_array_add (messages, d);
+	}
+	prepare = g_task_new (self, cancellable, store_pg_on_many_prepared, task);
+	g_task_set_task_data (prepare, g_steal_pointer (&messages), (GDestroyNotify)g_ptr_array_unref);
+	if (self->workers != NULL)
+		ep_worker_pool_run (self->workers, prepare, store_pg_many_prepare);
+	else
+		g_task_run_in_thread (prepare, store_pg_many_prepare);
+}
+
+static GPtrArray *
+ep_store_pg_append_many_finish (EpStore *store, GAsyncResult *result, GError **error)
+{
+	return store_pg_propagate_pointer (EP_STORE_PG (store), result, ep_store_pg_append_many_async, error);
+}
+
+static gpointer
+store_pg_parse_copied (EpStorePg *self, GTask *task, EpDbResult *res, GError **error)
+{
+	StorePgCall *call = g_task_get_task_data (task);
+
+	return store_pg_copy_from_result (self, call, call->new_name, res, call->flag, error);
+}
+
+static void
+ep_store_pg_copy_messages_async (EpStore *store, const char *account, const char *mailbox, const guint32 *uids,
+				 guint n_uids, const char *dest_mailbox, gboolean move, GCancellable *cancellable,
+				 GAsyncReadyCallback callback, gpointer user_data)
+{
+	EpStorePg *self = EP_STORE_PG (store);
+	GTask *task = store_pg_task_new (self, ep_store_pg_copy_messages_async, store_pg_parse_copied,
+					 (GDestroyNotify)ep_store_copy_free, cancellable, callback, user_data);
+	StorePgCall *call = g_task_get_task_data (task);
+	g_autoptr (EpDbParams) params = store_pg_mailbox_params (task, account, mailbox);
+	g_autofree char *uid_array = NULL;
+	GError *error = NULL;
+
+	if (params == NULL)
+		return;
+	call->new_name = ep_store_normalize_mailbox_name (dest_mailbox, &error);
+	if (call->new_name == NULL) {
+		store_pg_return_error (task, error);
+		return;
+	}
+	call->flag = move;
+	uid_array = store_pg_uid_array (uids, n_uids);
+	ep_db_params_add_text (params, uid_array);
+	ep_db_params_add_text (params, call->new_name);
+	ep_db_params_add_boolean (params, move);
+	store_pg_execute (self, task, "store_pg_copy", params);
+}
+
+static EpStoreCopy *
+ep_store_pg_copy_messages_finish (EpStore *store, GAsyncResult *result, GError **error)
+{
+	return (EpStoreCopy *)store_pg_propagate_pointer (EP_STORE_PG (store), result, ep_store_pg_copy_messages_async,
+							  error);
+}
+
 /* ---- reading messages ---------------------------------------------------- */
 
 static gpointer
@@ -2000,6 +2322,41 @@ static GBytes *
 ep_store_pg_read_message_finish (EpStore *store, GAsyncResult *result, GError **error)
 {
 	return (GBytes *)store_pg_propagate_pointer (EP_STORE_PG (store), result, ep_store_pg_read_message_async,
+						     error);
+}
+
+static gpointer
+store_pg_parse_structure (EpStorePg *self, GTask *task, EpDbResult *res, GError **error)
+{
+	if (ep_db_result_get_n_rows (res) != 1) {
+		g_set_error (error, EP_ERROR, EP_ERROR_NOT_FOUND, "no such message");
+		return NULL;
+	}
+	if (ep_db_result_is_null (res, 0, 0))
+		return g_bytes_new (NULL, 0);
+	return ep_db_result_get_bytes (res, 0, 0);
+}
+
+static void
+ep_store_pg_read_structure_async (EpStore *store, const char *account, const char *mailbox, guint32 uid,
+				  GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+	EpStorePg *self = EP_STORE_PG (store);
+	GTask *task = store_pg_task_new (self, ep_store_pg_read_structure_async, store_pg_parse_structure,
+					 (GDestroyNotify)g_bytes_unref, cancellable, callback, user_data);
+	g_autoptr (EpDbParams) params = store_pg_mailbox_params (task, account, mailbox);
+
+	if (params == NULL)
+		return;
+	ep_db_params_add_int64 (params, uid);
+	ep_db_params_set_binary_results (params, TRUE);
+	store_pg_execute (self, task, "store_pg_read_structure", params);
+}
+
+static GBytes *
+ep_store_pg_read_structure_finish (EpStore *store, GAsyncResult *result, GError **error)
+{
+	return (GBytes *)store_pg_propagate_pointer (EP_STORE_PG (store), result, ep_store_pg_read_structure_async,
 						     error);
 }
 
@@ -2256,6 +2613,12 @@ ep_store_pg_iface_init (EpStoreInterface *iface)
 	iface->list_tombstones_finish = ep_store_pg_list_tombstones_finish;
 	iface->search_text_async = ep_store_pg_search_text_async;
 	iface->search_text_finish = ep_store_pg_search_text_finish;
+	iface->copy_messages_async = ep_store_pg_copy_messages_async;
+	iface->copy_messages_finish = ep_store_pg_copy_messages_finish;
+	iface->append_many_async = ep_store_pg_append_many_async;
+	iface->append_many_finish = ep_store_pg_append_many_finish;
+	iface->read_structure_async = ep_store_pg_read_structure_async;
+	iface->read_structure_finish = ep_store_pg_read_structure_finish;
 }
 
 static void

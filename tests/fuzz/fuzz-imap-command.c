@@ -14,6 +14,7 @@
 #include <string.h>
 
 #include "imap-parser.h"
+#include "imap-util.h"
 
 int LLVMFuzzerTestOneInput (const uint8_t *data, size_t size);
 
@@ -67,6 +68,21 @@ fuzz_feed (ImapParser *p, const char *data, gsize len, const ImapParserLimits *l
 				g_assert (!g_ascii_islower (*c));
 			for (guint i = 0; i < cmd->args->len; i++)
 				fuzz_check_arg (g_ptr_array_index (cmd->args, i), 1);
+			/* APPEND's messages (MULTIAPPEND): one at least, or a reason */
+			if (strcmp (cmd->name, "APPEND") == 0) {
+				const char *error = NULL;
+				g_autoptr (GArray) msgs = imap_append_messages_parse (cmd->args, 1, &error);
+
+				g_assert ((msgs == NULL) == (error != NULL && error[0] != '\0'));
+				for (guint i = 0; msgs != NULL && i < msgs->len; i++) {
+					const ImapAppendMessage *m = &g_array_index (msgs, ImapAppendMessage, i);
+
+					g_assert (m->literal != NULL && m->literal->type == IMAP_ARG_LITERAL);
+					g_assert ((m->flags & ~EP_STORE_FLAGS_ALL) == 0);
+					g_assert (m->keywords->pdata[m->keywords->len - 1] == NULL);
+				}
+				g_assert (msgs == NULL || msgs->len <= cmd->args->len);
+			}
 			s = imap_command_render (cmd);
 			g_string_append (out, "D ");
 			g_string_append_len (out, s->str, (gssize)s->len);

@@ -373,6 +373,92 @@ test_fetch_object_ids (void)
 	g_assert_cmpstr (id, ==, "F1a");
 }
 
+/* one command, whole, with its literals */
+static ImapCommand *
+parse_command (const char *input)
+{
+	ImapParserLimits limits = {0, 0, 1000};
+	g_autoptr (ImapParser) p = imap_parser_new (&limits);
+	ImapCommand *cmd = NULL;
+	gsize len = strlen (input), off = 0;
+
+	while (off < len) {
+		gsize used = 0;
+		ImapParseStatus st = imap_parser_feed (p, input + off, len - off, &used);
+
+		off += used;
+		g_assert_cmpint (st, !=, IMAP_PARSE_ERROR);
+		if (st == IMAP_PARSE_DONE)
+			cmd = imap_parser_take_command (p);
+	}
+	g_assert_nonnull (cmd);
+	return cmd;
+}
+
+/* MULTIAPPEND (RFC 3502): the messages of an APPEND, or the reason for BAD */
+static void
+test_append_messages (void)
+{
+	const struct {
+		const char *input;
+		guint n;	   /* messages; 0: BAD */
+		const char *error; /* its start */
+	} cases[] = {
+	    {"a APPEND INBOX {1+}\r\nx\r\n", 1, NULL},
+	    {"a APPEND INBOX (\\Seen $k) \"07-Dec-2026 12:00:00 +0000\" {1+}\r\nx ({1+}\r\ny) {1+}\r\nz\r\n", 0,
+	     "Invalid flag"},
+	    {"a APPEND INBOX (\\Seen $k) \"07-Dec-2026 12:00:00 +0000\" {1+}\r\nx () {1+}\r\ny {1+}\r\nz\r\n", 3, NULL},
+	    {"a APPEND INBOX {1+}\r\nx (\\Recent) {1+}\r\ny\r\n", 0, "Invalid flag"},
+	    {"a APPEND INBOX {1+}\r\nx \"30-Feb-2026 12:00:00 +0000\" {1+}\r\ny\r\n", 0, "Invalid APPEND date-time"},
+	    {"a APPEND INBOX {1+}\r\nx (\\Seen)\r\n", 0, "APPEND takes"},
+	    {"a APPEND INBOX \"07-Dec-2026 12:00:00 +0000\" (\\Seen) {1+}\r\nx\r\n", 0, "APPEND takes"},
+	    {"a APPEND INBOX {1+}\r\nx {1+}\r\ny NIL\r\n", 0, "APPEND takes"},
+	    {"a APPEND INBOX\r\n", 0, "APPEND takes"},
+	};
+
+	for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
+		g_autoptr (ImapCommand) cmd = parse_command (cases[i].input);
+		g_autoptr (GArray) msgs = NULL;
+		const char *error = NULL;
+
+		g_test_message ("%s", cases[i].input);
+		msgs = imap_append_messages_parse (cmd->args, 1, &error);
+		if (cases[i].n == 0) {
+			g_assert_null (msgs);
+			g_assert_true (g_str_has_prefix (error, cases[i].error));
+			continue;
+		}
+		g_assert_nonnull (msgs);
+		g_assert_cmpuint (msgs->len, ==, cases[i].n);
+	}
+}
+
+/* what each message of a MULTIAPPEND carries */
+static void
+test_append_message_fields (void)
+{
+	const char *input =
+	    "a APPEND INBOX (\\Seen $k \\Draft) \"07-Dec-2026 12:00:00 +0100\" {2+}\r\nab {1+}\r\nc\r\n";
+	g_autoptr (ImapCommand) cmd = parse_command (input);
+	g_autoptr (GArray) msgs = NULL;
+	const ImapAppendMessage *m;
+	const char *error = NULL;
+
+	msgs = imap_append_messages_parse (cmd->args, 1, &error);
+	g_assert_nonnull (msgs);
+	g_assert_cmpuint (msgs->len, ==, 2);
+	m = &g_array_index (msgs, ImapAppendMessage, 0);
+	g_assert_cmpint (m->flags, ==, EP_STORE_FLAG_SEEN | EP_STORE_FLAG_DRAFT);
+	g_assert_cmpstrv ((const char *const *)m->keywords->pdata, ((const char *const[]){"$k", NULL}));
+	g_assert_cmpint (m->date, ==, 1796641200);
+	g_assert_cmpmem (m->literal->str, m->literal->len, "ab", 2);
+	m = &g_array_index (msgs, ImapAppendMessage, 1);
+	g_assert_cmpint (m->flags, ==, 0);
+	g_assert_null (m->keywords->pdata[0]);
+	g_assert_cmpint (m->date, ==, 0);
+	g_assert_cmpmem (m->literal->str, m->literal->len, "c", 1);
+}
+
 int
 main (int argc, char **argv)
 {
@@ -387,5 +473,7 @@ main (int argc, char **argv)
 	g_test_add_func ("/imap/fetch/macros", test_fetch_macros);
 	g_test_add_func ("/imap/fetch/binary", test_fetch_binary);
 	g_test_add_func ("/imap/fetch/object-ids", test_fetch_object_ids);
+	g_test_add_func ("/imap/util/append-messages", test_append_messages);
+	g_test_add_func ("/imap/util/append-message-fields", test_append_message_fields);
 	return g_test_run ();
 }

@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "ep-db-migrator.h"
+#include "ep-mime.h"
 #include "store-pg-store.h"
 
 #define TEST_USER "epistle"
@@ -794,8 +795,12 @@ test_rename (void)
 
 	g_assert_true (rename_mailbox ("ren", "Lists", "Old/Lists", &error));
 	g_assert_no_error (error);
-	g_assert_false (rename_mailbox ("ren", "INBOX", "Elsewhere", &error));
-	g_assert_error (error, EP_ERROR, EP_ERROR_PERM);
+	/* INBOX is renamed by moving its messages (test_rename_inbox) */
+	g_assert_false (rename_mailbox ("ren", "INBOX", "Drafts", &error));
+	g_assert_error (error, EP_ERROR, EP_ERROR_EXISTS);
+	g_clear_error (&error);
+	g_assert_false (rename_mailbox ("ren", "INBOX", "inbox", &error));
+	g_assert_error (error, EP_ERROR, EP_ERROR_INVALID);
 	g_clear_error (&error);
 	g_assert_false (rename_mailbox ("ren", "Nope", "Elsewhere", &error));
 	g_assert_error (error, EP_ERROR, EP_ERROR_NOT_FOUND);
@@ -811,6 +816,448 @@ test_rename (void)
 		g_assert_true ((find_mailbox (mailboxes, expected[i].name) != NULL) == expected[i].present);
 	}
 	g_assert_cmpuint (find_mailbox (mailboxes, "Old/Lists/a/deep")->uidvalidity, ==, uidvalidity);
+}
+
+static EpStoreCopy *
+copy_messages (const char *account, const char *from, const guint32 *uids, guint n_uids, const char *to, gboolean move,
+	       GError **error)
+{
+	GAsyncResult *r = NULL;
+	EpStoreCopy *copy;
+
+	ep_store_copy_messages_async (store, account, from, uids, n_uids, to, move, NULL, test_on_result, &r);
+	copy = ep_store_copy_messages_finish (store, test_wait (&r), error);
+	g_object_unref (r);
+	return copy;
+}
+
+static void
+get_quota (const char *account, gint64 *used, gint64 *count)
+{
+	g_autoptr (GError) error = NULL;
+	GAsyncResult *r = NULL;
+
+	ep_store_get_quota_async (store, account, NULL, test_on_result, &r);
+	g_assert_true (ep_store_get_quota_finish (store, test_wait (&r), used, NULL, count, &error));
+	g_assert_no_error (error);
+	g_object_unref (r);
+}
+
+static void
+assert_uids (GArray *uids, const guint32 *expected, guint n)
+{
+	g_assert_cmpuint (uids->len, ==, n);
+	for (guint i = 0; i < n; i++)
+		g_assert_cmpuint (g_array_index (uids, guint32, i), ==, expected[i]);
+}
+
+static gint64
+blob_count (void)
+{
+	return test_query_int ("SELECT count(*) FROM store_blobs");
+}
+
+/* COPY and MOVE: one transaction, flags, keywords, dates and ids kept,
+ * the octets shared, the quota counted (not for a move), tombstones */
+static void
+test_copy_move (void)
+{
+	g_autoptr (GError) error = NULL;
+	g_autoptr (EpStoreCopy) copy = NULL;
+	g_autoptr (EpStoreCopy) moved = NULL;
+	g_autoptr (EpStoreCopy) none = NULL;
+	g_autoptr (GPtrArray) src = NULL;
+	g_autoptr (GPtrArray) dst = NULL;
+	g_autoptr (GPtrArray) boxes = NULL;
+	g_autoptr (GArray) gone = NULL;
+	g_autoptr (EpStoreMailbox) work = NULL;
+	g_autoptr (GBytes) back = NULL;
+	GAsyncResult *r = NULL;
+	gint64 used = 0, count = 0, used_before = 0, blobs;
+	guint64 src_modseq;
+	const guint32 wanted[] = {4, 2, 99, 1};
+	const guint32 expected_from[] = {1, 2, 4};
+	const guint32 expected_to[] = {1, 2, 3};
+	const guint32 expunge_two = 2;
+	guint32 move_uids[] = {1, 3};
+
+	g_assert_true (create_account ("cpy", EP_STRV ("cpy@example.org"), FALSE, 0, &error));
+	work = create_mailbox ("cpy", "Work", &error);
+	g_assert_no_error (error);
+	for (guint i = 0; i < 4; i++) {
+		g_autofree char *text = g_strdup_printf (MESSAGE ("copy") "number %u\r\n", i + 1);
+		g_autoptr (GBytes) data = g_bytes_new (text, strlen (text));
+		g_autoptr (EpStoreDelivery) d = NULL;
+
+		ep_store_append_async (
+		    store, "cpy", "INBOX", data, i == 1 ? EP_STORE_FLAG_SEEN | EP_STORE_FLAG_FLAGGED : 0,
+		    i == 1 ? EP_STRV ("$label1", "Work") : NULL, 1000000000 + i * 86400, NULL, test_on_result, &r);
+		d = ep_store_append_finish (store, test_wait (&r), &error);
+		g_clear_object (&r);
+		g_assert_no_error (error);
+	}
+	/* UID 3 is gone before the copy: copied are 1, 2, 4, in that order */
+	gone = expunge ("cpy", "INBOX", (const guint32[]){3}, 1, &error);
+	g_assert_no_error (error);
+	get_quota ("cpy", &used_before, NULL);
+	blobs = blob_count ();
+
+	copy = copy_messages ("cpy", "INBOX", wanted, G_N_ELEMENTS (wanted), "work", FALSE, &error);
+	g_assert_error (error, EP_ERROR, EP_ERROR_NOT_FOUND); /* mailbox names are case-sensitive but INBOX */
+	g_assert_null (copy);
+	g_clear_error (&error);
+	copy = copy_messages ("cpy", "inbox", wanted, G_N_ELEMENTS (wanted), "Work", FALSE, &error);
+	g_assert_no_error (error);
+	g_assert_cmpstr (copy->mailbox, ==, "Work");
+	g_assert_cmpint (copy->mailbox_id, ==, work->id);
+	g_assert_cmpuint (copy->uidvalidity, ==, work->uidvalidity);
+	assert_uids (copy->source_uids, expected_from, G_N_ELEMENTS (expected_from));
+	assert_uids (copy->uids, expected_to, G_N_ELEMENTS (expected_to));
+	g_assert_cmpuint (copy->modseq, >, 0);
+	g_assert_cmpuint (copy->expunge_modseq, ==, 0);
+	/* the octets once, the quota counted */
+	g_assert_cmpint (blob_count (), ==, blobs);
+	get_quota ("cpy", &used, &count);
+	g_assert_cmpint (used, ==, 2 * used_before);
+	g_assert_cmpint (count, ==, 6);
+
+	src = list_messages ("cpy", "INBOX", 1, G_MAXUINT32, 100, &error);
+	dst = list_messages ("cpy", "Work", 1, G_MAXUINT32, 100, &error);
+	g_assert_no_error (error);
+	g_assert_cmpuint (src->len, ==, 3);
+	g_assert_cmpuint (dst->len, ==, 3);
+	for (guint i = 0; i < 3; i++) {
+		EpStoreMessage *a = g_ptr_array_index (src, i);
+		EpStoreMessage *b = g_ptr_array_index (dst, i);
+
+		g_assert_cmpuint (b->uid, ==, i + 1);
+		g_assert_cmpuint (b->modseq, ==, copy->modseq);
+		g_assert_cmpint (b->flags, ==, a->flags);
+		g_assert_cmpstrv (b->keywords, a->keywords);
+		g_assert_cmpint (b->internal_date, ==, a->internal_date);
+		g_assert_cmpuint (b->size, ==, a->size);
+		g_assert_cmpstr (b->email_id, ==, a->email_id);
+		g_assert_cmpstr (b->thread_id, ==, a->thread_id);
+	}
+	g_assert_cmpint (((EpStoreMessage *)dst->pdata[1])->flags, ==, EP_STORE_FLAG_SEEN | EP_STORE_FLAG_FLAGGED);
+	g_assert_cmpstrv (((EpStoreMessage *)dst->pdata[1])->keywords, EP_STRV ("$label1", "Work"));
+	g_assert_cmpint (((EpStoreMessage *)dst->pdata[2])->internal_date, ==, 1000000000 + 3 * 86400);
+	ep_store_read_message_async (store, "cpy", "Work", 3, NULL, test_on_result, &r);
+	back = ep_store_read_message_finish (store, test_wait (&r), &error);
+	g_clear_object (&r);
+	g_assert_no_error (error);
+	g_assert_true (g_str_has_suffix (g_bytes_get_data (back, NULL), "number 4\r\n"));
+	boxes = list_mailboxes ("cpy", "Work", &error);
+	g_assert_cmpuint (((EpStoreMailbox *)boxes->pdata[0])->uidnext, ==, 4);
+	g_assert_cmpuint (((EpStoreMailbox *)boxes->pdata[0])->highest_modseq, ==, copy->modseq);
+	g_clear_pointer (&boxes, g_ptr_array_unref);
+
+	/* nothing to copy: no change, and the destination's UIDVALIDITY */
+	none = copy_messages ("cpy", "INBOX", (const guint32[]){3, 77}, 2, "Work", TRUE, &error);
+	g_assert_no_error (error);
+	g_assert_cmpuint (none->uids->len, ==, 0);
+	g_assert_cmpuint (none->uidvalidity, ==, work->uidvalidity);
+	g_assert_cmpuint (none->modseq, ==, 0);
+	g_clear_pointer (&none, ep_store_copy_free);
+	none = copy_messages ("cpy", "INBOX", wanted, 1, "Nope", FALSE, &error);
+	g_assert_error (error, EP_ERROR, EP_ERROR_NOT_FOUND);
+	g_clear_error (&error);
+
+	/* a move: new UIDs, the originals become tombstones, the usage stays */
+	boxes = list_mailboxes ("cpy", "Work", &error);
+	src_modseq = ((EpStoreMailbox *)boxes->pdata[0])->highest_modseq;
+	g_clear_pointer (&boxes, g_ptr_array_unref);
+	moved = copy_messages ("cpy", "Work", move_uids, G_N_ELEMENTS (move_uids), "INBOX", TRUE, &error);
+	g_assert_no_error (error);
+	assert_uids (moved->source_uids, (const guint32[]){1, 3}, 2);
+	assert_uids (moved->uids, (const guint32[]){5, 6}, 2);
+	g_assert_cmpuint (moved->expunge_modseq, ==, src_modseq + 1);
+	g_clear_pointer (&gone, g_array_unref);
+	gone = tombstones ("cpy", "Work", src_modseq, &error);
+	g_assert_no_error (error);
+	g_assert_cmpuint (gone->len, ==, 2);
+	g_assert_cmpuint (g_array_index (gone, EpStoreTombstone, 0).uid, ==, 1);
+	g_assert_cmpuint (g_array_index (gone, EpStoreTombstone, 1).uid, ==, 3);
+	g_assert_cmpuint (g_array_index (gone, EpStoreTombstone, 1).modseq, ==, moved->expunge_modseq);
+	get_quota ("cpy", &used, &count);
+	g_assert_cmpint (used, ==, 2 * used_before);
+	g_assert_cmpint (count, ==, 6);
+	g_clear_pointer (&dst, g_ptr_array_unref);
+	dst = list_messages ("cpy", "Work", 1, G_MAXUINT32, 100, &error);
+	g_assert_cmpuint (dst->len, ==, 1);
+	g_assert_cmpuint (((EpStoreMessage *)dst->pdata[0])->uid, ==, 2);
+
+	/* a move within one mailbox; expunging every holder frees the blob */
+	g_clear_pointer (&moved, ep_store_copy_free);
+	moved = copy_messages ("cpy", "Work", &expunge_two, 1, "Work", TRUE, &error);
+	g_assert_no_error (error);
+	assert_uids (moved->uids, (const guint32[]){4}, 1);
+	g_assert_cmpuint (moved->expunge_modseq, ==, moved->modseq + 1);
+}
+
+/* a copy over the quota copies nothing */
+static void
+test_copy_quota (void)
+{
+	g_autoptr (GError) error = NULL;
+	g_autoptr (EpStoreCopy) copy = NULL;
+	g_autoptr (EpStoreCopy) moved = NULL;
+	g_autoptr (GPtrArray) dst = NULL;
+	g_autofree char *big = g_strnfill (300, 'q');
+	const guint32 uids[] = {1, 2};
+	gint64 used = 0, count = 0;
+
+	g_assert_true (create_account ("cpyq", EP_STRV ("cpyq@example.org"), FALSE, 1000, &error));
+	for (guint i = 0; i < 2; i++) {
+		g_autoptr (EpStoreDelivery) d = append ("cpyq", "INBOX", big, &error);
+
+		g_assert_no_error (error);
+	}
+	/* 600 + 600 > 1000 */
+	copy = copy_messages ("cpyq", "INBOX", uids, 2, "Archive", FALSE, &error);
+	g_assert_error (error, EP_ERROR, EP_ERROR_LIMIT);
+	g_assert_null (copy);
+	g_clear_error (&error);
+	dst = list_messages ("cpyq", "Archive", 1, G_MAXUINT32, 100, &error);
+	g_assert_no_error (error);
+	g_assert_cmpuint (dst->len, ==, 0);
+	get_quota ("cpyq", &used, &count);
+	g_assert_cmpint (used, ==, 600);
+	g_assert_cmpint (count, ==, 2);
+	/* one fits; a move needs no room */
+	copy = copy_messages ("cpyq", "INBOX", uids, 1, "Archive", FALSE, &error);
+	g_assert_no_error (error);
+	moved = copy_messages ("cpyq", "INBOX", uids, 2, "Archive", TRUE, &error);
+	g_assert_no_error (error);
+	assert_uids (moved->uids, (const guint32[]){2, 3}, 2);
+	get_quota ("cpyq", &used, &count);
+	g_assert_cmpint (used, ==, 900);
+	g_assert_cmpint (count, ==, 3);
+}
+
+static GPtrArray *
+append_many (const char *account, const char *mailbox, const EpStoreAppendItem *items, guint n, GError **error)
+{
+	GAsyncResult *r = NULL;
+	GPtrArray *deliveries;
+
+	ep_store_append_many_async (store, account, mailbox, items, n, NULL, test_on_result, &r);
+	deliveries = ep_store_append_many_finish (store, test_wait (&r), error);
+	g_object_unref (r);
+	return deliveries;
+}
+
+/* several messages in one transaction: all or none */
+static void
+test_append_many (void)
+{
+	g_autoptr (GError) error = NULL;
+	g_autoptr (GPtrArray) deliveries = NULL;
+	g_autoptr (GPtrArray) messages = NULL;
+	g_autofree char *big = g_strnfill (400, 'm');
+	g_autoptr (GBytes) one = g_bytes_new_static (MESSAGE ("many-one"), strlen (MESSAGE ("many-one")));
+	g_autoptr (GBytes) two = g_bytes_new_static (MESSAGE ("many-two"), strlen (MESSAGE ("many-two")));
+	g_autoptr (GBytes) large = g_bytes_new (big, strlen (big));
+	EpStoreAppendItem items[] = {
+	    {one, EP_STORE_FLAG_SEEN, EP_STRV ("$Junk"), 1200000000},
+	    {two, EP_STORE_FLAG_DRAFT, NULL, 0},
+	    {one, 0, NULL, 1300000000},
+	};
+	EpStoreAppendItem too_much[] = {{large, 0, NULL, 0}, {large, 0, NULL, 0}, {large, 0, NULL, 0}};
+	gint64 used = 0, count = 0;
+
+	g_assert_true (create_account ("many", EP_STRV ("many@example.org"), FALSE, 1000, &error));
+	deliveries = append_many ("many", "inbox", items, G_N_ELEMENTS (items), &error);
+	g_assert_no_error (error);
+	g_assert_cmpuint (deliveries->len, ==, 3);
+	messages = list_messages ("many", "INBOX", 1, G_MAXUINT32, 100, &error);
+	g_assert_cmpuint (messages->len, ==, 3);
+	for (guint i = 0; i < 3; i++) {
+		EpStoreDelivery *d = g_ptr_array_index (deliveries, i);
+		EpStoreMessage *m = g_ptr_array_index (messages, i);
+
+		g_assert_cmpuint (d->uid, ==, i + 1);
+		g_assert_cmpstr (d->mailbox, ==, "INBOX");
+		g_assert_cmpuint (d->uidvalidity, ==, ((EpStoreDelivery *)deliveries->pdata[0])->uidvalidity);
+		g_assert_cmpint (m->flags, ==, items[i].flags);
+		g_assert_cmpuint (m->size, ==, g_bytes_get_size (items[i].data));
+	}
+	g_assert_cmpstrv (((EpStoreMessage *)messages->pdata[0])->keywords, EP_STRV ("$Junk"));
+	g_assert_cmpint (((EpStoreMessage *)messages->pdata[0])->internal_date, ==, 1200000000);
+	g_assert_cmpint (((EpStoreMessage *)messages->pdata[2])->internal_date, ==, 1300000000);
+	g_assert_cmpint (((EpStoreMessage *)messages->pdata[1])->internal_date, >, 1700000000);
+	g_clear_pointer (&deliveries, g_ptr_array_unref);
+	g_clear_pointer (&messages, g_ptr_array_unref);
+	get_quota ("many", &used, &count);
+	g_assert_cmpint (count, ==, 3);
+
+	/* the third is over the quota: none of them is stored */
+	deliveries = append_many ("many", "INBOX", too_much, G_N_ELEMENTS (too_much), &error);
+	g_assert_error (error, EP_ERROR, EP_ERROR_LIMIT);
+	g_assert_null (deliveries);
+	g_clear_error (&error);
+	messages = list_messages ("many", "INBOX", 1, G_MAXUINT32, 100, &error);
+	g_assert_cmpuint (messages->len, ==, 3);
+	get_quota ("many", NULL, &count);
+	g_assert_cmpint (count, ==, 3);
+	deliveries = append_many ("many", "Nope", items, 1, &error);
+	g_assert_error (error, EP_ERROR, EP_ERROR_NOT_FOUND);
+	g_clear_error (&error);
+	deliveries = append_many ("many", "INBOX", items, 0, &error);
+	g_assert_error (error, EP_ERROR, EP_ERROR_INVALID);
+	g_clear_error (&error);
+	/* the UIDs of the refused ones were not used */
+	deliveries = append_many ("many", "INBOX", too_much, 1, &error);
+	g_assert_no_error (error);
+	g_assert_cmpuint (((EpStoreDelivery *)deliveries->pdata[0])->uid, ==, 4);
+}
+
+static GBytes *
+read_structure (const char *account, const char *mailbox, guint32 uid, GError **error)
+{
+	GAsyncResult *r = NULL;
+	GBytes *structure;
+
+	ep_store_read_structure_async (store, account, mailbox, uid, NULL, test_on_result, &r);
+	structure = ep_store_read_structure_finish (store, test_wait (&r), error);
+	g_object_unref (r);
+	return structure;
+}
+
+/* the MIME tree computed at delivery comes back as it was, copies keep it,
+ * and a message without one says so */
+static void
+test_structure (void)
+{
+	const char *text = "From: a@example.org\r\nSubject: tree\r\nMIME-Version: 1.0\r\n"
+			   "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n"
+			   "one\r\n--b\r\nContent-Type: text/html\r\n\r\n<p>two</p>\r\n--b--\r\n";
+	g_autoptr (GError) error = NULL;
+	g_autoptr (EpStoreDelivery) d = NULL;
+	g_autoptr (EpStoreCopy) copy = NULL;
+	g_autoptr (EpMimeMessage) parsed = ep_mime_message_parse (text, strlen (text));
+	g_autoptr (GBytes) expected = ep_mime_message_serialize (parsed);
+	g_autoptr (GBytes) stored = NULL;
+	g_autoptr (GBytes) copied = NULL;
+	g_autoptr (GBytes) none = NULL;
+	g_autoptr (GBytes) missing = NULL;
+	g_autoptr (EpMimeMessage) tree = NULL;
+	g_autofree char *bs = NULL;
+	g_autofree char *bs_parsed = NULL;
+	guint32 uid;
+
+	g_assert_true (create_account ("tree", EP_STRV ("tree@example.org"), FALSE, 0, &error));
+	d = append ("tree", "INBOX", text, &error);
+	g_assert_no_error (error);
+	uid = d->uid;
+	stored = read_structure ("tree", "inbox", uid, &error);
+	g_assert_no_error (error);
+	g_assert_true (g_bytes_equal (stored, expected));
+	tree = ep_mime_message_deserialize (stored, &error);
+	g_assert_no_error (error);
+	g_assert_cmpuint (ep_mime_message_get_n_parts (tree), ==, 3);
+	bs = ep_mime_part_bodystructure_to_imap (ep_mime_message_get_root (tree), TRUE);
+	bs_parsed = ep_mime_part_bodystructure_to_imap (ep_mime_message_get_root (parsed), TRUE);
+	g_assert_cmpstr (bs, ==, bs_parsed);
+
+	copy = copy_messages ("tree", "INBOX", &uid, 1, "Archive", FALSE, &error);
+	g_assert_no_error (error);
+	copied = read_structure ("tree", "Archive", g_array_index (copy->uids, guint32, 0), &error);
+	g_assert_no_error (error);
+	g_assert_true (g_bytes_equal (copied, expected));
+
+	g_assert_cmpint (
+	    test_query_int ("WITH u AS (UPDATE store_messages s SET structure = NULL FROM store_mailboxes m, "
+			    "store_accounts a WHERE s.mailbox_id = m.id AND m.account_id = a.id "
+			    "AND a.name = 'tree' AND m.name = 'INBOX' RETURNING 1) SELECT count(*) FROM u"),
+	    ==, 1);
+	none = read_structure ("tree", "INBOX", uid, &error);
+	g_assert_no_error (error);
+	g_assert_cmpuint (g_bytes_get_size (none), ==, 0);
+	missing = read_structure ("tree", "INBOX", uid + 1, &error);
+	g_assert_error (error, EP_ERROR, EP_ERROR_NOT_FOUND);
+	g_assert_null (missing);
+}
+
+static void
+test_on_inbox_changed (const EpMailboxChangedEvent *event, gpointer user_data)
+{
+	if (g_strcmp0 (event->account, "rinbox") == 0)
+		g_ptr_array_add (user_data, g_strdup (event->mailbox));
+}
+
+/* RFC 9051 6.3.6: INBOX's messages move to the new mailbox, INBOX stays */
+static void
+test_rename_inbox (void)
+{
+	g_autoptr (GError) error = NULL;
+	g_autoptr (GPtrArray) inbox = NULL;
+	g_autoptr (GPtrArray) old = NULL;
+	g_autoptr (GPtrArray) boxes = NULL;
+	g_autoptr (GPtrArray) changed = g_ptr_array_new_with_free_func (g_free);
+	g_autoptr (GArray) gone = NULL;
+	g_autoptr (EpStoreMailbox) child = NULL;
+	guint32 inbox_uidvalidity;
+	gint64 used_before = 0, used = 0;
+	guint id;
+
+	g_assert_true (create_account ("rinbox", EP_STRV ("rinbox@example.org"), FALSE, 0, &error));
+	child = create_mailbox ("rinbox", "INBOX/kept", &error);
+	g_assert_no_error (error);
+	for (guint i = 0; i < 3; i++) {
+		g_autoptr (EpStoreDelivery) d = append ("rinbox", "INBOX", MESSAGE ("rename-inbox"), &error);
+
+		g_assert_no_error (error);
+	}
+	g_clear_pointer (&gone, g_array_unref);
+	gone = expunge ("rinbox", "INBOX", (const guint32[]){2}, 1, &error);
+	boxes = list_mailboxes ("rinbox", "INBOX", &error);
+	inbox_uidvalidity = ((EpStoreMailbox *)boxes->pdata[0])->uidvalidity;
+	g_clear_pointer (&boxes, g_ptr_array_unref);
+	get_quota ("rinbox", &used_before, NULL);
+
+	id = ep_event_mailbox_changed_subscribe (events, "test", test_on_inbox_changed, changed, NULL);
+	g_assert_true (rename_mailbox ("rinbox", "inbox", "Old/Inbox", &error));
+	g_assert_no_error (error);
+	/* each change announced once, NOTIFYs come back or not */
+	test_spin (1000);
+	ep_event_bus_unsubscribe (events, id);
+	g_assert_cmpuint (changed->len, ==, 2);
+	g_assert_true (g_ptr_array_find_with_equal_func (changed, "INBOX", g_str_equal, NULL));
+	g_assert_true (g_ptr_array_find_with_equal_func (changed, "Old/Inbox", g_str_equal, NULL));
+
+	inbox = list_messages ("rinbox", "INBOX", 1, G_MAXUINT32, 100, &error);
+	g_assert_no_error (error);
+	g_assert_cmpuint (inbox->len, ==, 0);
+	old = list_messages ("rinbox", "Old/Inbox", 1, G_MAXUINT32, 100, &error);
+	g_assert_no_error (error);
+	g_assert_cmpuint (old->len, ==, 2);
+	g_assert_cmpuint (((EpStoreMessage *)old->pdata[0])->uid, ==, 1);
+	g_assert_cmpuint (((EpStoreMessage *)old->pdata[1])->uid, ==, 2);
+	boxes = list_mailboxes ("rinbox", NULL, &error);
+	g_assert_no_error (error);
+	g_assert_cmpstr (find_mailbox (boxes, "INBOX")->role, ==, "inbox");
+	g_assert_cmpuint (find_mailbox (boxes, "INBOX")->uidvalidity, ==, inbox_uidvalidity);
+	g_assert_cmpuint (find_mailbox (boxes, "INBOX")->uidnext, ==, 4);
+	g_assert_nonnull (find_mailbox (boxes, "INBOX/kept"));
+	g_assert_nonnull (find_mailbox (boxes, "Old"));
+	g_assert_null (find_mailbox (boxes, "Old/Inbox")->role);
+	g_assert_cmpuint (find_mailbox (boxes, "Old/Inbox")->uidvalidity, !=, inbox_uidvalidity);
+	get_quota ("rinbox", &used, NULL);
+	g_assert_cmpint (used, ==, used_before);
+	g_clear_pointer (&gone, g_array_unref);
+	gone = tombstones ("rinbox", "INBOX", 0, &error);
+	g_assert_cmpuint (gone->len, ==, 3);
+
+	/* an empty INBOX: the new mailbox is empty; an existing name is refused */
+	g_assert_true (rename_mailbox ("rinbox", "INBOX", "INBOX/again", &error));
+	g_assert_no_error (error);
+	g_clear_pointer (&boxes, g_ptr_array_unref);
+	boxes = list_mailboxes ("rinbox", "INBOX/again", &error);
+	g_assert_no_error (error);
+	g_assert_cmpuint (((EpStoreMailbox *)boxes->pdata[0])->n_messages, ==, 0);
+	g_assert_false (rename_mailbox ("rinbox", "INBOX", "Old/Inbox", &error));
+	g_assert_error (error, EP_ERROR, EP_ERROR_EXISTS);
 }
 
 static EpConfigAccount *
@@ -1161,15 +1608,12 @@ test_search_text (void)
 		const char *query;
 		const char *uids; /* expected, comma-separated */
 	} cases[] = {
-	    {"budget", "1,3"},
-	    {"BUDGET", "1,3"},
-	    {"budget meeting", "1"},
-	    {"quarterly", "1"},            /* quoted-printable body, decoded */
-	    {"café", "2"},                /* RFC 2047 subject, decoded */
-	    {"attachment-only", ""},       /* a word of a non-text part is not indexed */
-	    {"nowhere", ""},
-	    {"bob", "1,2,3"},              /* a header */
-	    {"& | ! ( )", ""},             /* operators are words, not syntax */
+	    {"budget", "1,3"},	     {"BUDGET", "1,3"},
+	    {"budget meeting", "1"}, {"quarterly", "1"}, /* quoted-printable body, decoded */
+	    {"café", "2"},				 /* RFC 2047 subject, decoded */
+	    {"attachment-only", ""},			 /* a word of a non-text part is not indexed */
+	    {"nowhere", ""},	     {"bob", "1,2,3"},	 /* a header */
+	    {"& | ! ( )", ""},				 /* operators are words, not syntax */
 	};
 	const char *messages[] = {
 	    "From: Bob <bob@example.org>\r\nSubject: budget meeting\r\nContent-Type: text/plain\r\n"
@@ -1572,6 +2016,11 @@ static const struct {
     {"/store/messages/blob-expunge-delivery-race", test_blob_race},
     {"/store/messages/quota", test_quota},
     {"/store/messages/search-text", test_search_text},
+    {"/store/messages/copy-and-move", test_copy_move},
+    {"/store/messages/copy-over-quota", test_copy_quota},
+    {"/store/messages/append-many", test_append_many},
+    {"/store/messages/structure", test_structure},
+    {"/store/mailboxes/rename-inbox", test_rename_inbox},
     {"/store/mailboxes/rename-with-children", test_rename},
     {"/store/mailboxes/lifecycle", test_mailbox_lifecycle},
     {"/store/events/mailbox-changed-once", test_events_once},
