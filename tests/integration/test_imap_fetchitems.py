@@ -292,14 +292,18 @@ def test_emailid_threadid_and_search(srv):
     with pytest.raises(imaplib.IMAP4.error, match='Missing search key argument'):
         m.uid('SEARCH', 'THREADID')
 
-    # COPY stores a new message: a new EMAILID (the store does not share
-    # messages between mailboxes), the same thread (its Message-ID)
+    # COPY and MOVE keep the EMAILID and THREADID (RFC 8474 §5.1: the store
+    # shares the message), and the copy is found by its id in its mailbox
     box = new_mailbox(m)
     ok(m.uid('COPY', str(u2), box))
     ok(m.select(box))
     e_copy, t_copy = object_ids(m, 1)
-    assert e_copy != e2 and re.fullmatch(r'M[0-9a-f]+', e_copy)
-    assert t_copy == t1
+    assert (e_copy, t_copy) == (e2, t1)
+    assert ok(m.uid('SEARCH', 'EMAILID', e2)) != [b'']
+    box2 = new_mailbox(m)
+    ok(m.uid('MOVE', '1:*', box2))
+    ok(m.select(box2))
+    assert object_ids(m, 1) == (e2, t1)
     m.logout()
 
 
