@@ -70,6 +70,7 @@ struct _ImapSession {
 	ImapState state;
 	gboolean busy;
 	gboolean closing;
+	gboolean greeted; /* imaps: the greeting waits for the TLS handshake */
 	gboolean rev2;
 	gboolean auth_recording;
 	guint n_errors;
