@@ -11,8 +11,8 @@
       SESSIONS concurrent sessions (spread over PROCESSES processes, each
       running its share with asyncio) for SECONDS, ROUNDS rounds of the mix
       per login (default 1); prints one JSON object
-  imap_bench_client.py cputime PID
-      user + system CPU seconds of the process tree under PID
+  imap_bench_client.py cputime PID [self]
+      user + system CPU seconds of the process tree under PID (of PID alone)
 
 A session is what a mail client does when it checks a mailbox: connect
 with TLS, LOGIN, then ROUNDS times: SELECT INBOX, FETCH the envelope fields
@@ -266,8 +266,9 @@ def seed(host, port, cafile, users, password, messages):
     return 0
 
 
-def cputime(pid):
-    """Sum over the living process tree of utime + stime + cutime + cstime."""
+def cputime(pid, scope='tree'):
+    """Sum over the living process tree of utime + stime + cutime + cstime
+    (SCOPE "self": of PID alone, its threads included)."""
     parents, times = {}, {}
     for entry in os.listdir('/proc'):
         if not entry.isdigit():
@@ -279,8 +280,8 @@ def cputime(pid):
             continue
         fields = stat[stat.rindex(')') + 2:].split()
         parents[int(entry)] = int(fields[1])
-        times[int(entry)] = sum(int(x) for x in fields[11:15])
-    tree, grew = {int(pid)}, True
+        times[int(entry)] = sum(int(x) for x in fields[11:13 if scope == 'self' else 15])
+    tree, grew = {int(pid)}, scope != 'self'
     while grew:
         grew = False
         for p, pp in parents.items():
@@ -292,7 +293,7 @@ def cputime(pid):
 
 
 def main(argv):
-    cmds = {'wait': (wait, 3, 3), 'seed': (seed, 6, 6), 'load': (load, 7, 9), 'cputime': (cputime, 1, 1)}
+    cmds = {'wait': (wait, 3, 3), 'seed': (seed, 6, 6), 'load': (load, 7, 9), 'cputime': (cputime, 1, 2)}
     if len(argv) >= 2 and argv[1] in cmds:
         fn, lo, hi = cmds[argv[1]]
         if lo <= len(argv) - 2 <= hi:
