@@ -71,6 +71,7 @@ struct _ImapSession {
 	ImapState state;
 	gboolean busy;
 	gboolean closing;
+	gboolean greeted; /* imaps: the greeting waits for the TLS handshake */
 	gboolean rev2;
 	gboolean condstore;   /* CONDSTORE enabled (RFC 7162): FETCH responses carry MODSEQ */
 	gboolean qresync;     /* QRESYNC enabled: expunges are told as VANISHED */

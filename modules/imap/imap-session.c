@@ -718,6 +718,8 @@ static const ImapCommandDef imap_commands[] = {
     {"MOVE", imap_cmd_copy, IMAP_STATE_SELECTED, 2, 2, TRUE},
     {"EXPUNGE", imap_cmd_expunge, IMAP_STATE_SELECTED, 0, 1, TRUE},
     {"CLOSE", imap_cmd_close, IMAP_STATE_SELECTED, 0, 0, FALSE},
+    /* RFC 3501 §6.4.1 (gone from IMAP4rev2; mbsync sends it): no housekeeping to do, a NOOP */
+    {"CHECK", imap_cmd_noop, IMAP_STATE_SELECTED, 0, 0, FALSE},
     {"UNSELECT", imap_cmd_unselect, IMAP_STATE_SELECTED, 0, 0, FALSE},
 };
 
@@ -872,11 +874,36 @@ imap_session_input (ImapSession *self)
 	}
 }
 
+/* The greeting's capabilities are those of the connection the client
+ * will use: with implicit TLS it is sent once the handshake is over (so it
+ * lists SASL-IR and AUTH=, not LOGINDISABLED), from the drain function that
+ * the connection calls then, or before the first input is read if that
+ * comes first. */
+static void
+imap_session_greet (ImapSession *self)
+{
+	g_autofree char *caps = NULL;
+
+	if (self->greeted)
+		return;
+	self->greeted = TRUE;
+	ep_connection_set_drain_func (self->conn, 0, NULL, NULL);
+	caps = imap_session_capabilities (self);
+	imap_session_untagged (self, "OK [CAPABILITY %s] epistle ready", caps);
+}
+
+static void
+imap_session_on_handshake_done (EpConnection *conn, gpointer user_data)
+{
+	imap_session_greet (IMAP_SESSION (user_data));
+}
+
 static void
 imap_session_on_input (EpConnection *conn, gpointer user_data)
 {
 	g_autoptr (ImapSession) self = g_object_ref (IMAP_SESSION (user_data));
 
+	imap_session_greet (self);
 	imap_session_input (self);
 }
 
@@ -995,10 +1022,10 @@ imap_session_accept (ImapServer *server, GSocketConnection *connection, const ch
 		imap_session_bye (self, "Too many connections from your address");
 		return;
 	}
-	{
-		g_autofree char *caps = imap_session_capabilities (self);
-		imap_session_untagged (self, "OK [CAPABILITY %s] epistle ready", caps);
-	}
+	if (implicit_tls)
+		ep_connection_set_drain_func (self->conn, G_MAXSIZE, imap_session_on_handshake_done, self);
+	else
+		imap_session_greet (self);
 }
 
 void
