@@ -62,8 +62,7 @@ G_DEFINE_TYPE_WITH_CODE (EpStorePg, ep_store_pg, G_TYPE_OBJECT,
  * synchronous_commit off for the rest of that statement's transaction:
  * its commit does not wait for the WAL flush.  Never for a delivery, an
  * APPEND or a COPY (see docs/store.md, "Durability"). */
-#define STORE_PG_MAILBOX_ASYNC_SQL                                                                                     \
-	STORE_PG_MAILBOX_SQL " AND set_config('synchronous_commit', 'off', true) IS NOT NULL"
+#define STORE_PG_MAILBOX_ASYNC_SQL STORE_PG_MAILBOX_SQL " AND set_config('synchronous_commit', 'off', true) IS NOT NULL"
 
 static const struct {
 	const char *name;
