@@ -58,6 +58,12 @@ G_DEFINE_TYPE_WITH_CODE (EpStorePg, ep_store_pg, G_TYPE_OBJECT,
 	"SELECT m.id, m.uidvalidity, m.uidnext FROM store_mailboxes m JOIN store_accounts a ON a.id = m.account_id "   \
 	"WHERE a.name = $1 AND m.name = $2"
 
+/* The mailbox of a flag change or an expunge, looked up with
+ * synchronous_commit off for the rest of that statement's transaction:
+ * its commit does not wait for the WAL flush.  Never for a delivery, an
+ * APPEND or a COPY (see docs/store.md, "Durability"). */
+#define STORE_PG_MAILBOX_ASYNC_SQL STORE_PG_MAILBOX_SQL " AND set_config('synchronous_commit', 'off', true) IS NOT NULL"
+
 static const struct {
 	const char *name;
 	const char *sql;
@@ -118,11 +124,11 @@ static const struct {
     {"store_pg_read_structure", "SELECT s.structure FROM (" STORE_PG_MAILBOX_SQL ") mb "
 				"JOIN store_messages s ON s.mailbox_id = mb.id AND s.uid = $3::bigint"},
     {"store_pg_store_flags",
-     "WITH mb AS (" STORE_PG_MAILBOX_SQL ") "
+     "WITH mb AS (" STORE_PG_MAILBOX_ASYNC_SQL ") "
      "SELECT f.uid, f.modseq, f.flags, f.keywords, f.failed, mb.id, mb.uidvalidity, mb.uidnext "
      "FROM store_set_flags((SELECT id FROM mb), $3::bigint[], $4::integer, $5::integer, $6::text[], "
      "$7::bigint) f LEFT JOIN mb ON true"},
-    {"store_pg_expunge", "WITH mb AS (" STORE_PG_MAILBOX_SQL ") "
+    {"store_pg_expunge", "WITH mb AS (" STORE_PG_MAILBOX_ASYNC_SQL ") "
 			 "SELECT e.uid, e.modseq, mb.id, mb.uidvalidity, mb.uidnext "
 			 "FROM store_expunge((SELECT id FROM mb), $3::bigint[]) e LEFT JOIN mb ON true ORDER BY e.uid"},
     {"store_pg_list_tombstones", "SELECT mb.id, t.uid, t.modseq FROM (" STORE_PG_MAILBOX_SQL ") mb "
