@@ -262,8 +262,11 @@ struct _EpStoreInterface {
 	void (*read_structure_async) (EpStore *self, const char *account, const char *mailbox, guint32 uid,
 				      GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data);
 	GBytes *(*read_structure_finish) (EpStore *self, GAsyncResult *result, GError **error);
+	void (*list_subscriptions_async) (EpStore *self, const char *account, GCancellable *cancellable,
+					  GAsyncReadyCallback callback, gpointer user_data);
+	char **(*list_subscriptions_finish) (EpStore *self, GAsyncResult *result, GError **error);
 
-	gpointer padding[8];
+	gpointer padding[6];
 };
 
 /* ---- accounts ------------------------------------------------------------ */
@@ -403,6 +406,16 @@ EP_API void ep_store_read_structure_async (EpStore *self, const char *account, c
 					   GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data);
 EP_API G_GNUC_WARN_UNUSED_RESULT GBytes *ep_store_read_structure_finish (EpStore *self, GAsyncResult *result,
 									 GError **error);
+
+/* The names @account is subscribed to, mailboxes or not (RFC 9051
+ * §6.3.7: a subscription outlives DELETE, and SUBSCRIBE of a name without
+ * mailbox is kept).  A new mailbox is subscribed; RENAME moves the
+ * subscriptions of the renamed mailboxes.
+ * Returns: (transfer full): the names, sorted; an empty array for none */
+EP_API void ep_store_list_subscriptions_async (EpStore *self, const char *account, GCancellable *cancellable,
+					       GAsyncReadyCallback callback, gpointer user_data);
+EP_API G_GNUC_WARN_UNUSED_RESULT char **ep_store_list_subscriptions_finish (EpStore *self, GAsyncResult *result,
+									    GError **error);
 
 /* Changes flags and keywords.  @unchanged_since: 0, or the CONDSTORE
  * UNCHANGEDSINCE: messages with a greater MODSEQ are not changed and come

@@ -282,9 +282,10 @@ typedef struct {
 	ImapSession *self; /* owned */
 	ImapListQuery *query;
 	char **status_items;
-	GPtrArray *boxes;   /* of EpStoreMailbox: what the store listed */
-	GPtrArray *entries; /* of ImapListEntry: what LIST answers */
-	guint next;	    /* the next entry to answer */
+	GPtrArray *boxes;     /* of EpStoreMailbox: what the store listed */
+	GPtrArray *entries;   /* of ImapListEntry: what LIST answers */
+	char **subscriptions; /* the subscribed names, for SUBSCRIBED and LSUB */
+	guint next;	      /* the next entry to answer */
 } ImapListOp;
 
 static void
@@ -295,6 +296,7 @@ imap_list_op_free (ImapListOp *op)
 	g_clear_pointer (&op->boxes, g_ptr_array_unref);
 	g_clear_pointer (&op->entries, g_ptr_array_unref);
 	g_strfreev (op->status_items);
+	g_strfreev (op->subscriptions);
 	g_free (op);
 }
 
@@ -484,8 +486,31 @@ imap_list_on_mailboxes (GObject *source, GAsyncResult *res, gpointer user_data)
 		return;
 	}
 	op->boxes = boxes;
-	op->entries = imap_list_select (op->query, op->boxes);
+	op->entries = imap_list_select_subscribed (op->query, op->boxes, (const char *const *)op->subscriptions);
 	imap_list_walk (op);
+}
+
+/* the subscribed names (RFC 9051 §6.3.7: some may name no mailbox), then the mailboxes */
+static void
+imap_list_on_subscriptions (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	ImapListOp *op = user_data;
+	ImapSession *self = op->self;
+	g_autoptr (GError) error = NULL;
+
+	op->subscriptions = ep_store_list_subscriptions_finish (EP_STORE (source), res, &error);
+	if (self->closing) {
+		imap_list_op_free (op);
+		return;
+	}
+	if (op->subscriptions == NULL) {
+		imap_session_store_error (self, error, op->query->lsub ? "LSUB" : "LIST");
+		imap_session_done (self);
+		imap_list_op_free (op);
+		return;
+	}
+	ep_store_list_mailboxes_async (self->server->store, self->account, NULL, self->cancellable,
+				       imap_list_on_mailboxes, op);
 }
 
 void
@@ -513,8 +538,12 @@ imap_cmd_list (ImapSession *self, GPtrArray *args)
 	op->self = g_object_ref (self);
 	op->query = g_steal_pointer (&query);
 	imap_session_suspend (self);
-	ep_store_list_mailboxes_async (self->server->store, self->account, NULL, self->cancellable,
-				       imap_list_on_mailboxes, op);
+	if (op->query->ret & IMAP_LIST_RET_SUBSCRIBED)
+		ep_store_list_subscriptions_async (self->server->store, self->account, self->cancellable,
+						   imap_list_on_subscriptions, op);
+	else
+		ep_store_list_mailboxes_async (self->server->store, self->account, NULL, self->cancellable,
+					       imap_list_on_mailboxes, op);
 }
 
 static void
