@@ -113,6 +113,12 @@ static const struct {
     {"store_pg_list_subscriptions",
      "SELECT a.id, b.name FROM (SELECT id FROM store_accounts WHERE name = $1) a "
      "LEFT JOIN store_subscriptions b ON b.account_id = a.id ORDER BY b.name COLLATE \"C\""},
+    /* the row lock of FOR UPDATE makes the claim one caller's (migration 009) */
+    {"store_pg_claim_recent",
+     "WITH old AS (SELECT m.id, m.recent_uid FROM store_mailboxes m JOIN store_accounts a ON a.id = m.account_id "
+     "WHERE a.name = $1 AND m.name = $2 FOR UPDATE OF m) "
+     "UPDATE store_mailboxes m SET recent_uid = m.uidnext FROM old WHERE m.id = old.id "
+     "RETURNING old.recent_uid, m.uidnext"},
     {"store_pg_deliver",
      "SELECT account, mailbox, mailbox_id, uidvalidity, uid, modseq, email_id, thread_id "
      "FROM store_deliver_named($1, $2, $3::text[], $4::text[], $5::integer, $6::text[], "
@@ -2412,6 +2418,55 @@ ep_store_pg_read_structure_finish (EpStore *store, GAsyncResult *result, GError 
 						     error);
 }
 
+/* ---- \Recent ------------------------------------------------------------- */
+
+static gpointer
+store_pg_parse_claimed (EpStorePg *self, GTask *task, EpDbResult *res, GError **error)
+{
+	guint64 *claim;
+
+	(void)self;
+	(void)task;
+	if (ep_db_result_get_n_rows (res) != 1) {
+		g_set_error (error, EP_ERROR, EP_ERROR_NOT_FOUND, "no such mailbox");
+		return NULL;
+	}
+	claim = g_new (guint64, 2);
+	claim[0] = ep_db_result_get_int64 (res, 0, 0);
+	claim[1] = ep_db_result_get_int64 (res, 0, 1);
+	return claim;
+}
+
+static void
+ep_store_pg_claim_recent_async (EpStore *store, const char *account, const char *mailbox, GCancellable *cancellable,
+				GAsyncReadyCallback callback, gpointer user_data)
+{
+	EpStorePg *self = EP_STORE_PG (store);
+	GTask *task = store_pg_task_new (self, ep_store_pg_claim_recent_async, store_pg_parse_claimed, g_free,
+					 cancellable, callback, user_data);
+	g_autoptr (EpDbParams) params = store_pg_mailbox_params (task, account, mailbox);
+
+	if (params == NULL)
+		return;
+	store_pg_execute (self, task, "store_pg_claim_recent", params);
+}
+
+static gboolean
+ep_store_pg_claim_recent_finish (EpStore *store, GAsyncResult *result, guint32 *first_uid, guint64 *uidnext,
+				 GError **error)
+{
+	g_autofree guint64 *claim =
+	    (guint64 *)store_pg_propagate_pointer (EP_STORE_PG (store), result, ep_store_pg_claim_recent_async, error);
+
+	if (claim == NULL)
+		return FALSE;
+	if (first_uid != NULL)
+		*first_uid = (guint32)MIN (claim[0], G_MAXUINT32);
+	if (uidnext != NULL)
+		*uidnext = claim[1];
+	return TRUE;
+}
+
 /* ---- flags, expunge, tombstones ------------------------------------------ */
 
 static gpointer
@@ -2673,6 +2728,8 @@ ep_store_pg_iface_init (EpStoreInterface *iface)
 	iface->read_structure_finish = ep_store_pg_read_structure_finish;
 	iface->list_subscriptions_async = ep_store_pg_list_subscriptions_async;
 	iface->list_subscriptions_finish = ep_store_pg_list_subscriptions_finish;
+	iface->claim_recent_async = ep_store_pg_claim_recent_async;
+	iface->claim_recent_finish = ep_store_pg_claim_recent_finish;
 }
 
 static void

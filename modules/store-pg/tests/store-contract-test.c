@@ -1521,6 +1521,64 @@ test_subscriptions (void)
 	g_assert_error (error, EP_ERROR, EP_ERROR_NOT_FOUND);
 }
 
+/* RFC 3501 §2.3.2: each message is claimed as \Recent once, by one caller */
+static void
+test_claim_recent (void)
+{
+	g_autoptr (GError) error = NULL;
+	g_autoptr (EpStoreMailbox) box = NULL;
+	g_autoptr (GAsyncResult) r1 = NULL;
+	g_autoptr (GAsyncResult) r2 = NULL;
+	guint32 first = 0, first2 = 0;
+	guint64 next = 0, next2 = 0;
+
+	g_assert_true (create_account ("rec", EP_STRV ("rec@example.org"), FALSE, 0, &error));
+	box = create_mailbox ("rec", "R", &error);
+	g_assert_no_error (error);
+	ep_store_claim_recent_async (store, "rec", "R", NULL, test_on_result, &r1);
+	g_assert_true (ep_store_claim_recent_finish (store, test_wait (&r1), &first, &next, &error));
+	g_assert_no_error (error);
+	g_assert_cmpuint (first, ==, 1);
+	g_assert_cmpuint (next, ==, 1);
+	g_clear_object (&r1);
+	for (guint i = 0; i < 2; i++) {
+		g_autoptr (EpStoreDelivery) d = append ("rec", "R", MESSAGE ("recent"), &error);
+		g_assert_no_error (error);
+	}
+	ep_store_claim_recent_async (store, "rec", "r", NULL, test_on_result, &r1);
+	g_assert_false (ep_store_claim_recent_finish (store, test_wait (&r1), &first, &next, &error));
+	g_assert_error (error, EP_ERROR, EP_ERROR_NOT_FOUND);
+	g_clear_error (&error);
+	g_clear_object (&r1);
+	ep_store_claim_recent_async (store, "rec", "R", NULL, test_on_result, &r1);
+	g_assert_true (ep_store_claim_recent_finish (store, test_wait (&r1), &first, &next, &error));
+	g_assert_cmpuint (first, ==, 1);
+	g_assert_cmpuint (next, ==, 3);
+	g_clear_object (&r1);
+
+	/* two claims at once after one more message: one gets it, the other nothing */
+	{
+		g_autoptr (EpStoreDelivery) d = append ("rec", "R", MESSAGE ("recent"), &error);
+		g_assert_no_error (error);
+	}
+	ep_store_claim_recent_async (store, "rec", "R", NULL, test_on_result, &r1);
+	ep_store_claim_recent_async (store, "rec", "R", NULL, test_on_result, &r2);
+	g_assert_true (ep_store_claim_recent_finish (store, test_wait (&r1), &first, &next, &error));
+	g_assert_true (ep_store_claim_recent_finish (store, test_wait (&r2), &first2, &next2, &error));
+	g_assert_no_error (error);
+	g_assert_cmpuint (next, ==, 4);
+	g_assert_cmpuint (next2, ==, 4);
+	g_assert_cmpuint ((next - first) + (next2 - first2), ==, 1);
+
+	/* INBOX by any case */
+	g_clear_object (&r1);
+	ep_store_claim_recent_async (store, "rec", "inbox", NULL, test_on_result, &r1);
+	g_assert_true (ep_store_claim_recent_finish (store, test_wait (&r1), &first, &next, &error));
+	g_assert_no_error (error);
+	g_assert_cmpuint (first, ==, 1);
+	g_assert_cmpuint (next, ==, 1);
+}
+
 static guint n_remote_events;
 static guint n_remote_structure_events;
 
@@ -2107,6 +2165,7 @@ static const struct {
     {"/store/mailboxes/rename-with-children", test_rename},
     {"/store/mailboxes/lifecycle", test_mailbox_lifecycle},
     {"/store/mailboxes/subscriptions", test_subscriptions},
+    {"/store/mailboxes/claim-recent", test_claim_recent},
     {"/store/events/mailbox-changed-once", test_events_once},
     {"/store/events/other-process", test_events_remote},
     {"/store/group-commit/steady-appends", test_steady_appends},
