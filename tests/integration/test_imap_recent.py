@@ -1,6 +1,8 @@
 # SPDX-License-Identifier: GPL-2.0-or-later
-"""Subscriptions as names of their own (RFC 9051 §6.3.7, RFC 5258 §5):
-SUBSCRIBE of a name without mailbox, DELETE keeping the subscription,
+"""\\Recent for IMAP4rev1 sessions (RFC 3501 §2.3.2): a SELECT claims the
+messages no session has seen as recent (EXAMINE and IMAP4rev2 sessions
+claim none).  Subscriptions as names of their own (RFC 9051 §6.3.7, RFC
+5258 §5): SUBSCRIBE of a name without mailbox, DELETE keeping the subscription,
 RENAME moving it, LIST (SUBSCRIBED) answering \\NonExistent \\Subscribed,
 LSUB answering the name.  Raw sockets against the real daemon."""
 import uuid
@@ -8,7 +10,7 @@ import uuid
 import pytest
 
 import tlsutil
-from test_imap import srv, tmp_root, Raw  # noqa: F401 (fixtures)
+from test_imap import srv, tmp_root, Raw, imaps, ok, append  # noqa: F401 (fixtures)
 
 pytestmark = [
     pytest.mark.skipif(not tlsutil.have_certtool(), reason='certtool (Debian package gnutls-bin) is not installed'),
@@ -107,3 +109,35 @@ def test_subscribe_bad_names(srv):
     _, t = r.cmd('T', 'SUBSCRIBE')
     assert t.startswith(b'T BAD'), t
     r.close()
+
+
+def select_lines(r, cmd, name):
+    lines, t = r.cmd('S', f'{cmd} {name}')
+    assert t.startswith(b'S OK'), (lines, t)
+    return [line.decode()[:-2] for line in lines]
+
+
+def test_recent_claimed_by_one_select(srv):
+    name = 'N' + uuid.uuid4().hex[:10]
+    m = imaps(srv)
+    ok(m.create(name))
+    append(m, name)
+    append(m, name)
+    a, b, e, v2 = session(srv), session(srv), session(srv), session(srv, rev2=True)
+    # EXAMINE and an IMAP4rev2 SELECT claim nothing
+    assert '* 0 RECENT' in select_lines(e, 'EXAMINE', name)
+    assert not [x for x in select_lines(v2, 'SELECT', name) if x.endswith('RECENT')]
+    # the first rev1 SELECT takes both messages, the next one none
+    la = select_lines(a, 'SELECT', name)
+    assert '* 2 EXISTS' in la and '* 2 RECENT' in la, la
+    lb = select_lines(b, 'SELECT', name)
+    assert '* 2 EXISTS' in lb and '* 0 RECENT' in lb, lb
+    # a new message: the next SELECT sees it, and only it, as recent
+    append(m, name)
+    la = select_lines(a, 'SELECT', name)
+    assert '* 3 EXISTS' in la and '* 1 RECENT' in la, la
+    la = select_lines(a, 'SELECT', name)
+    assert '* 0 RECENT' in la, la
+    for r in (a, b, e, v2):
+        r.close()
+    m.logout()
