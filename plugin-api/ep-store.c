@@ -686,3 +686,51 @@ ep_store_read_structure_finish (EpStore *self, GAsyncResult *result, GError **er
 	g_return_val_if_fail (iface->read_structure_finish != NULL, NULL);
 	return iface->read_structure_finish (self, result, error);
 }
+
+void
+ep_store_list_subscriptions_async (EpStore *self, const char *account, GCancellable *cancellable,
+				   GAsyncReadyCallback callback, gpointer user_data)
+{
+	EpStoreInterface *iface;
+
+	g_return_if_fail (EP_IS_STORE (self));
+	iface = EP_STORE_GET_IFACE (self);
+	g_return_if_fail (iface->list_subscriptions_async != NULL);
+	iface->list_subscriptions_async (self, account, cancellable, callback, user_data);
+}
+
+char **
+ep_store_list_subscriptions_finish (EpStore *self, GAsyncResult *result, GError **error)
+{
+	EpStoreInterface *iface;
+
+	g_return_val_if_fail (EP_IS_STORE (self), NULL);
+	g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+	iface = EP_STORE_GET_IFACE (self);
+	g_return_val_if_fail (iface->list_subscriptions_finish != NULL, NULL);
+	return iface->list_subscriptions_finish (self, result, error);
+}
+
+void
+ep_store_claim_recent_async (EpStore *self, const char *account, const char *mailbox, GCancellable *cancellable,
+			     GAsyncReadyCallback callback, gpointer user_data)
+{
+	EpStoreInterface *iface;
+
+	g_return_if_fail (EP_IS_STORE (self));
+	iface = EP_STORE_GET_IFACE (self);
+	g_return_if_fail (iface->claim_recent_async != NULL);
+	iface->claim_recent_async (self, account, mailbox, cancellable, callback, user_data);
+}
+
+gboolean
+ep_store_claim_recent_finish (EpStore *self, GAsyncResult *result, guint32 *first_uid, guint64 *uidnext, GError **error)
+{
+	EpStoreInterface *iface;
+
+	g_return_val_if_fail (EP_IS_STORE (self), FALSE);
+	g_return_val_if_fail (error == NULL || *error == NULL, FALSE);
+	iface = EP_STORE_GET_IFACE (self);
+	g_return_val_if_fail (iface->claim_recent_finish != NULL, FALSE);
+	return iface->claim_recent_finish (self, result, first_uid, uidnext, error);
+}

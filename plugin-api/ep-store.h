@@ -262,8 +262,15 @@ struct _EpStoreInterface {
 	void (*read_structure_async) (EpStore *self, const char *account, const char *mailbox, guint32 uid,
 				      GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data);
 	GBytes *(*read_structure_finish) (EpStore *self, GAsyncResult *result, GError **error);
+	void (*list_subscriptions_async) (EpStore *self, const char *account, GCancellable *cancellable,
+					  GAsyncReadyCallback callback, gpointer user_data);
+	char **(*list_subscriptions_finish) (EpStore *self, GAsyncResult *result, GError **error);
+	void (*claim_recent_async) (EpStore *self, const char *account, const char *mailbox, GCancellable *cancellable,
+				    GAsyncReadyCallback callback, gpointer user_data);
+	gboolean (*claim_recent_finish) (EpStore *self, GAsyncResult *result, guint32 *first_uid, guint64 *uidnext,
+					 GError **error);
 
-	gpointer padding[8];
+	gpointer padding[4];
 };
 
 /* ---- accounts ------------------------------------------------------------ */
@@ -403,6 +410,26 @@ EP_API void ep_store_read_structure_async (EpStore *self, const char *account, c
 					   GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data);
 EP_API G_GNUC_WARN_UNUSED_RESULT GBytes *ep_store_read_structure_finish (EpStore *self, GAsyncResult *result,
 									 GError **error);
+
+/* The names @account is subscribed to, mailboxes or not (RFC 9051
+ * §6.3.7: a subscription outlives DELETE, and SUBSCRIBE of a name without
+ * mailbox is kept).  A new mailbox is subscribed; RENAME moves the
+ * subscriptions of the renamed mailboxes.
+ * Returns: (transfer full): the names, sorted; an empty array for none */
+EP_API void ep_store_list_subscriptions_async (EpStore *self, const char *account, GCancellable *cancellable,
+					       GAsyncReadyCallback callback, gpointer user_data);
+EP_API G_GNUC_WARN_UNUSED_RESULT char **ep_store_list_subscriptions_finish (EpStore *self, GAsyncResult *result,
+									    GError **error);
+
+/* Claims the messages of @mailbox that no session has seen as \Recent
+ * (RFC 3501 §2.3.2): the UIDs from @first_uid up to @uidnext (excluded),
+ * empty when they are equal.  The mailbox's mark moves to @uidnext in the
+ * same statement, so a message is claimed once, by one caller. */
+EP_API void ep_store_claim_recent_async (EpStore *self, const char *account, const char *mailbox,
+					 GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data);
+EP_API G_GNUC_WARN_UNUSED_RESULT gboolean ep_store_claim_recent_finish (EpStore *self, GAsyncResult *result,
+									guint32 *first_uid, guint64 *uidnext,
+									GError **error);
 
 /* Changes flags and keywords.  @unchanged_since: 0, or the CONDSTORE
  * UNCHANGEDSINCE: messages with a greater MODSEQ are not changed and come

@@ -220,7 +220,8 @@ imap_list_entry_free (ImapListEntry *entry)
 
 typedef struct {
 	char *name;
-	const EpStoreMailbox *box; /* NULL: a parent that does not exist */
+	const EpStoreMailbox *box; /* NULL: a parent, or a subscription, that does not exist */
+	gboolean subscribed;
 } ImapListName;
 
 static int
@@ -248,15 +249,16 @@ imap_list_matches (const ImapListQuery *q, const char *name)
 	return FALSE;
 }
 
-/* whether the existing mailbox @b meets the selection options */
+/* whether the name @n meets the selection options: SUBSCRIBED selects
+ * subscribed names whether they exist or not (RFC 5258 §3.1) */
 static gboolean
-imap_list_selected (const ImapListQuery *q, const EpStoreMailbox *b)
+imap_list_selected (const ImapListQuery *q, const ImapListName *n)
 {
-	if (b == NULL)
-		return FALSE; /* the store has no subscription of a name that does not exist */
-	if ((q->select & IMAP_LIST_SEL_SUBSCRIBED) && !b->subscribed)
+	if (n->box == NULL && (q->select & IMAP_LIST_SEL_SUBSCRIBED) == 0)
 		return FALSE;
-	if ((q->select & IMAP_LIST_SEL_SPECIAL_USE) && imap_role_attribute (b->role) == NULL)
+	if ((q->select & IMAP_LIST_SEL_SUBSCRIBED) && !n->subscribed)
+		return FALSE;
+	if ((q->select & IMAP_LIST_SEL_SPECIAL_USE) && (n->box == NULL || imap_role_attribute (n->box->role) == NULL))
 		return FALSE;
 	return TRUE;
 }
@@ -300,12 +302,12 @@ imap_list_below (const ImapListQuery *q, GPtrArray *names, const char *name)
 
 		if (strncmp (n->name, prefix, plen) != 0)
 			break;
-		if (n->box == NULL)
-			continue;
 		matched = imap_list_matches (q, n->name);
-		r.exists = TRUE;
-		r.exists_unmatched |= !matched;
-		if (imap_list_selected (q, n->box)) {
+		if (n->box != NULL) {
+			r.exists = TRUE;
+			r.exists_unmatched |= !matched;
+		}
+		if (imap_list_selected (q, n)) {
 			r.selected = TRUE;
 			r.selected_unmatched |= !matched;
 		}
@@ -315,6 +317,37 @@ imap_list_below (const ImapListQuery *q, GPtrArray *names, const char *name)
 
 GPtrArray *
 imap_list_select (const ImapListQuery *q, GPtrArray *boxes)
+{
+	return imap_list_select_subscribed (q, boxes, NULL);
+}
+
+/* adds @name (not a mailbox) and its parents that are not there yet */
+static void
+imap_list_add_name (GPtrArray *names, GHashTable *seen, const char *name, gboolean subscribed)
+{
+	ImapListName *n;
+
+	for (const char *p = strchr (name, '/'); p != NULL; p = strchr (p + 1, '/')) {
+		g_autofree char *parent = g_strndup (name, p - name);
+
+		if (g_hash_table_contains (seen, parent))
+			continue;
+		n = g_new0 (ImapListName, 1);
+		n->name = g_steal_pointer (&parent);
+		g_ptr_array_add (names, n);
+		g_hash_table_add (seen, n->name);
+	}
+	if (!subscribed || g_hash_table_contains (seen, name))
+		return;
+	n = g_new0 (ImapListName, 1);
+	n->name = g_strdup (name);
+	n->subscribed = TRUE;
+	g_ptr_array_add (names, n);
+	g_hash_table_add (seen, n->name);
+}
+
+GPtrArray *
+imap_list_select_subscribed (const ImapListQuery *q, GPtrArray *boxes, const char *const *subscriptions)
 {
 	g_autoptr (GHashTable) seen = g_hash_table_new (g_str_hash, g_str_equal);
 	g_autoptr (GPtrArray) names = g_ptr_array_new_with_free_func ((GDestroyNotify)imap_list_name_free);
@@ -329,24 +362,15 @@ imap_list_select (const ImapListQuery *q, GPtrArray *boxes)
 
 		n->name = g_strdup (b->name);
 		n->box = b;
+		n->subscribed = subscriptions != NULL ? g_strv_contains (subscriptions, b->name) : b->subscribed;
 		g_ptr_array_add (names, n);
 		g_hash_table_add (seen, n->name);
 	}
-	for (guint i = 0; i < boxes->len; i++) {
-		const EpStoreMailbox *b = g_ptr_array_index (boxes, i);
-
-		for (const char *p = strchr (b->name, '/'); p != NULL; p = strchr (p + 1, '/')) {
-			g_autofree char *parent = g_strndup (b->name, p - b->name);
-			ImapListName *n;
-
-			if (g_hash_table_contains (seen, parent))
-				continue;
-			n = g_new0 (ImapListName, 1);
-			n->name = g_steal_pointer (&parent);
-			g_ptr_array_add (names, n);
-			g_hash_table_add (seen, n->name);
-		}
-	}
+	for (guint i = 0; i < boxes->len; i++)
+		imap_list_add_name (names, seen, ((const EpStoreMailbox *)g_ptr_array_index (boxes, i))->name, FALSE);
+	/* subscriptions of names that do not exist, and their parents */
+	for (guint i = 0; subscriptions != NULL && subscriptions[i] != NULL; i++)
+		imap_list_add_name (names, seen, subscriptions[i], TRUE);
 	g_ptr_array_sort (names, imap_list_name_cmp);
 
 	for (guint i = 0; i < names->len; i++) {
@@ -358,7 +382,7 @@ imap_list_select (const ImapListQuery *q, GPtrArray *boxes)
 		if (!imap_list_matches (q, n->name))
 			continue;
 		below = imap_list_below (q, names, n->name);
-		if (imap_list_selected (q, n->box))
+		if (imap_list_selected (q, n))
 			take = TRUE;
 		else if (recursive && below.selected_unmatched)
 			/* RFC 5258 §3.4: a parent for a descendant that meets the
@@ -373,6 +397,7 @@ imap_list_select (const ImapListQuery *q, GPtrArray *boxes)
 		e = g_new0 (ImapListEntry, 1);
 		e->name = g_strdup (n->name);
 		e->box = n->box;
+		e->subscribed = n->subscribed;
 		e->has_children = below.exists;
 		e->childinfo = recursive && !q->lsub && below.selected_unmatched;
 		g_ptr_array_add (out, e);
@@ -386,14 +411,14 @@ imap_list_append_attributes (GString *out, const ImapListQuery *q, const ImapLis
 	const char *special = e->box != NULL ? imap_role_attribute (e->box->role) : NULL;
 
 	if (q->lsub) {
-		if (e->box == NULL || !e->box->subscribed)
+		if (!e->subscribed)
 			g_string_append (out, "\\Noselect ");
 		g_string_append (out, e->has_children ? "\\HasChildren" : "\\HasNoChildren");
 		return;
 	}
 	if (e->box == NULL)
 		g_string_append (out, rev2 || q->extended ? "\\NonExistent " : "\\Noselect ");
-	if ((q->ret & IMAP_LIST_RET_SUBSCRIBED) && e->box != NULL && e->box->subscribed)
+	if ((q->ret & IMAP_LIST_RET_SUBSCRIBED) && e->subscribed)
 		g_string_append (out, "\\Subscribed ");
 	g_string_append (out, e->has_children ? "\\HasChildren" : "\\HasNoChildren");
 	if (special != NULL)

@@ -60,8 +60,9 @@ char **imap_status_items_parse (const ImapArg *list, gboolean rev2, const char *
 typedef struct {
 	char *name;
 	const EpStoreMailbox *box; /* (nullable): %NULL when the name does not exist */
-	gboolean has_children;	   /* an existing mailbox below it */
-	gboolean childinfo;	   /* RECURSIVEMATCH: ("CHILDINFO" ("SUBSCRIBED")) */
+	gboolean subscribed;
+	gboolean has_children; /* an existing mailbox below it */
+	gboolean childinfo;    /* RECURSIVEMATCH: ("CHILDINFO" ("SUBSCRIBED")) */
 } ImapListEntry;
 
 void imap_list_entry_free (ImapListEntry *entry);
@@ -72,6 +73,12 @@ void imap_list_entry_free (ImapListEntry *entry);
  * parents of those.  The entries point into @boxes.
  * Returns: (transfer container) (element-type ImapListEntry) */
 GPtrArray *imap_list_select (const ImapListQuery *query, GPtrArray *boxes);
+
+/* The same, the subscriptions being @subscriptions (the account's
+ * subscribed names, mailboxes or not; %NULL: the mailboxes' subscribed
+ * flags): a subscribed name without mailbox is answered by SUBSCRIBED
+ * (\NonExistent \Subscribed) and LSUB, and counts for RECURSIVEMATCH. */
+GPtrArray *imap_list_select_subscribed (const ImapListQuery *query, GPtrArray *boxes, const char *const *subscriptions);
 
 /* The attributes of @entry as LIST shows them (without parentheses):
  * \NonExistent (\Noselect in a basic IMAP4rev1 LIST), \Subscribed when

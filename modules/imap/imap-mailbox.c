@@ -42,7 +42,13 @@ imap_select_finish (ImapSelectOp *op)
 
 	imap_session_untagged (self, "%u EXISTS", mbox->uids->len);
 	if (!self->rev2) {
-		imap_session_untagged (self, "0 RECENT");
+		guint recent = 0;
+
+		for (guint i = 0; i < mbox->uids->len; i++) {
+			guint32 uid = g_array_index (mbox->uids, guint32, i);
+			recent += uid >= mbox->recent_first && uid < mbox->recent_next;
+		}
+		imap_session_untagged (self, "%u RECENT", recent);
 		if (op->first_unseen > 0)
 			imap_session_untagged (self, "OK [UNSEEN %u] First unseen", op->first_unseen);
 	}
@@ -181,6 +187,35 @@ imap_select_on_messages (GObject *source, GAsyncResult *res, gpointer user_data)
 }
 
 static void
+imap_select_on_recent (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	ImapSelectOp *op = user_data;
+	ImapSession *self = op->self;
+	g_autoptr (GError) error = NULL;
+	guint32 first = 0;
+	guint64 next = 0;
+
+	if (!ep_store_claim_recent_finish (EP_STORE (source), res, &first, &next, &error)) {
+		if (self->closing) {
+			imap_select_op_free (op);
+			return;
+		}
+		imap_session_store_error (self, error, "SELECT");
+		imap_session_done (self);
+		imap_select_op_free (op);
+		return;
+	}
+	if (self->closing) {
+		imap_select_op_free (op);
+		return;
+	}
+	op->mbox->recent_first = first;
+	op->mbox->recent_next = (guint32)MIN (next, (guint64)G_MAXUINT32);
+	ep_store_list_messages_async (self->server->store, self->account, op->mbox->name, 1, G_MAXUINT32, 0,
+				      IMAP_LIST_PAGE, self->cancellable, imap_select_on_messages, op);
+}
+
+static void
 imap_select_on_mailbox (GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	ImapSelectOp *op = user_data;
@@ -214,8 +249,13 @@ imap_select_on_mailbox (GObject *source, GAsyncResult *res, gpointer user_data)
 		op->resync = TRUE;
 		op->changed = g_ptr_array_new_with_free_func ((GDestroyNotify)ep_store_message_free);
 	}
-	ep_store_list_messages_async (self->server->store, self->account, op->mbox->name, 1, G_MAXUINT32, 0,
-				      IMAP_LIST_PAGE, self->cancellable, imap_select_on_messages, op);
+	/* a rev1 SELECT takes the messages no session has seen as \Recent */
+	if (!self->rev2 && !op->mbox->read_only)
+		ep_store_claim_recent_async (self->server->store, self->account, op->mbox->name, self->cancellable,
+					     imap_select_on_recent, op);
+	else
+		ep_store_list_messages_async (self->server->store, self->account, op->mbox->name, 1, G_MAXUINT32, 0,
+					      IMAP_LIST_PAGE, self->cancellable, imap_select_on_messages, op);
 }
 
 void
@@ -282,9 +322,10 @@ typedef struct {
 	ImapSession *self; /* owned */
 	ImapListQuery *query;
 	char **status_items;
-	GPtrArray *boxes;   /* of EpStoreMailbox: what the store listed */
-	GPtrArray *entries; /* of ImapListEntry: what LIST answers */
-	guint next;	    /* the next entry to answer */
+	GPtrArray *boxes;     /* of EpStoreMailbox: what the store listed */
+	GPtrArray *entries;   /* of ImapListEntry: what LIST answers */
+	char **subscriptions; /* the subscribed names, for SUBSCRIBED and LSUB */
+	guint next;	      /* the next entry to answer */
 } ImapListOp;
 
 static void
@@ -295,6 +336,7 @@ imap_list_op_free (ImapListOp *op)
 	g_clear_pointer (&op->boxes, g_ptr_array_unref);
 	g_clear_pointer (&op->entries, g_ptr_array_unref);
 	g_strfreev (op->status_items);
+	g_strfreev (op->subscriptions);
 	g_free (op);
 }
 
@@ -484,8 +526,31 @@ imap_list_on_mailboxes (GObject *source, GAsyncResult *res, gpointer user_data)
 		return;
 	}
 	op->boxes = boxes;
-	op->entries = imap_list_select (op->query, op->boxes);
+	op->entries = imap_list_select_subscribed (op->query, op->boxes, (const char *const *)op->subscriptions);
 	imap_list_walk (op);
+}
+
+/* the subscribed names (RFC 9051 §6.3.7: some may name no mailbox), then the mailboxes */
+static void
+imap_list_on_subscriptions (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	ImapListOp *op = user_data;
+	ImapSession *self = op->self;
+	g_autoptr (GError) error = NULL;
+
+	op->subscriptions = ep_store_list_subscriptions_finish (EP_STORE (source), res, &error);
+	if (self->closing) {
+		imap_list_op_free (op);
+		return;
+	}
+	if (op->subscriptions == NULL) {
+		imap_session_store_error (self, error, op->query->lsub ? "LSUB" : "LIST");
+		imap_session_done (self);
+		imap_list_op_free (op);
+		return;
+	}
+	ep_store_list_mailboxes_async (self->server->store, self->account, NULL, self->cancellable,
+				       imap_list_on_mailboxes, op);
 }
 
 void
@@ -513,8 +578,12 @@ imap_cmd_list (ImapSession *self, GPtrArray *args)
 	op->self = g_object_ref (self);
 	op->query = g_steal_pointer (&query);
 	imap_session_suspend (self);
-	ep_store_list_mailboxes_async (self->server->store, self->account, NULL, self->cancellable,
-				       imap_list_on_mailboxes, op);
+	if (op->query->ret & IMAP_LIST_RET_SUBSCRIBED)
+		ep_store_list_subscriptions_async (self->server->store, self->account, self->cancellable,
+						   imap_list_on_subscriptions, op);
+	else
+		ep_store_list_mailboxes_async (self->server->store, self->account, NULL, self->cancellable,
+					       imap_list_on_mailboxes, op);
 }
 
 static void

@@ -47,6 +47,10 @@ typedef struct {
 	guint64 modseq; /* changes up to this one are in the view */
 	gboolean read_only;
 	GArray *uids; /* guint32, ascending: message n is uids[n - 1] */
+	/* \Recent for this session (RFC 3501 §2.3.2): the UIDs it claimed at
+	 * SELECT, [recent_first, recent_next); empty for EXAMINE and rev2 */
+	guint32 recent_first;
+	guint32 recent_next;
 } ImapMailbox;
 
 typedef struct {

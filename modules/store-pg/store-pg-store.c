@@ -81,7 +81,9 @@ static const struct {
     {"store_pg_resolve_address", "SELECT store_resolve_address(lower($1))"},
     {"store_pg_get_quota", "SELECT used_bytes, quota_bytes, message_count FROM store_accounts WHERE name = $1"},
     {"store_pg_list_mailboxes",
-     "SELECT m.id, m.name, m.role, m.uidvalidity, m.uidnext, m.highestmodseq, m.subscribed, c.n, c.unseen, c.size "
+     "SELECT m.id, m.name, m.role, m.uidvalidity, m.uidnext, m.highestmodseq, "
+     "EXISTS (SELECT 1 FROM store_subscriptions b WHERE b.account_id = a.id AND b.name = m.name), "
+     "c.n, c.unseen, c.size "
      "FROM (SELECT id FROM store_accounts WHERE name = $1) a "
      "LEFT JOIN store_mailboxes m ON m.account_id = a.id AND ($2::text IS NULL OR m.name = $2) "
      "LEFT JOIN LATERAL (SELECT count(*) AS n, count(*) FILTER (WHERE s.flags & 1 = 0) AS unseen, "
@@ -93,7 +95,7 @@ static const struct {
      "SELECT acc.id, p, nextval('store_uidvalidity_seq') FROM acc, unnest($4::text[]) p ON CONFLICT DO NOTHING) "
      "INSERT INTO store_mailboxes (account_id, name, role, uidvalidity) "
      "SELECT acc.id, $2, $3, nextval('store_uidvalidity_seq') FROM acc "
-     "RETURNING id, name, role, uidvalidity, uidnext, highestmodseq, subscribed, 0, 0, 0"},
+     "RETURNING id, name, role, uidvalidity, uidnext, highestmodseq, true, 0, 0, 0"},
     {"store_pg_delete_mailbox", "SELECT account_id, mailbox_id FROM store_mailbox_delete($1, $2)"},
     {"store_pg_rename_mailbox",
      "WITH acc AS (SELECT id FROM store_accounts WHERE name = $1), "
@@ -104,9 +106,25 @@ static const struct {
      "SELECT acc.id, p, nextval('store_uidvalidity_seq') FROM acc, unnest($4::text[]) p "
      "WHERE EXISTS (SELECT 1 FROM ren) ON CONFLICT DO NOTHING) "
      "SELECT id, name, uidvalidity, uidnext, highestmodseq FROM ren"},
-    {"store_pg_set_subscribed", "UPDATE store_mailboxes m SET subscribed = $3::boolean FROM store_accounts a "
-				"WHERE a.id = m.account_id AND a.name = $1 AND m.name = $2 "
-				"RETURNING m.id, m.uidvalidity, m.uidnext, m.highestmodseq"},
+    /* a name is subscribed whether a mailbox has it or not (RFC 9051 §6.3.7);
+     * one row when the account exists, the mailbox's columns NULL without one */
+    {"store_pg_set_subscribed",
+     "WITH acc AS (SELECT id FROM store_accounts WHERE name = $1), "
+     "ins AS (INSERT INTO store_subscriptions (account_id, name) SELECT acc.id, $2 FROM acc "
+     "WHERE $3::boolean ON CONFLICT DO NOTHING), "
+     "del AS (DELETE FROM store_subscriptions s USING acc WHERE s.account_id = acc.id AND s.name = $2 "
+     "AND NOT $3::boolean) "
+     "SELECT m.id, m.uidvalidity, m.uidnext, m.highestmodseq FROM acc "
+     "LEFT JOIN store_mailboxes m ON m.account_id = acc.id AND m.name = $2"},
+    {"store_pg_list_subscriptions",
+     "SELECT a.id, b.name FROM (SELECT id FROM store_accounts WHERE name = $1) a "
+     "LEFT JOIN store_subscriptions b ON b.account_id = a.id ORDER BY b.name COLLATE \"C\""},
+    /* the row lock of FOR UPDATE makes the claim one caller's (migration 009) */
+    {"store_pg_claim_recent",
+     "WITH old AS (SELECT m.id, m.recent_uid FROM store_mailboxes m JOIN store_accounts a ON a.id = m.account_id "
+     "WHERE a.name = $1 AND m.name = $2 FOR UPDATE OF m) "
+     "UPDATE store_mailboxes m SET recent_uid = m.uidnext FROM old WHERE m.id = old.id "
+     "RETURNING old.recent_uid, m.uidnext"},
     {"store_pg_deliver",
      "SELECT account, mailbox, mailbox_id, uidvalidity, uid, modseq, email_id, thread_id "
      "FROM store_deliver_named($1, $2, $3::text[], $4::text[], $5::integer, $6::text[], "
@@ -1550,9 +1568,11 @@ store_pg_parse_subscribed (EpStorePg *self, GTask *task, EpDbResult *res, GError
 	StorePgCall *call = g_task_get_task_data (task);
 
 	if (ep_db_result_get_n_rows (res) == 0) {
-		g_set_error (error, EP_ERROR, EP_ERROR_NOT_FOUND, "no such mailbox");
+		g_set_error (error, EP_ERROR, EP_ERROR_NOT_FOUND, "no such account");
 		return NULL;
 	}
+	if (ep_db_result_is_null (res, 0, 0))
+		return NULL; /* a name without mailbox: nobody has it selected */
 	store_pg_emit_structure (self, call->account, call->mailbox, ep_db_result_get_int64 (res, 0, 0),
 				 ep_db_result_get_int64 (res, 0, 1), ep_db_result_get_int64 (res, 0, 2),
 				 ep_db_result_get_int64 (res, 0, 3));
@@ -1586,6 +1606,44 @@ static gboolean
 ep_store_pg_set_subscribed_finish (EpStore *store, GAsyncResult *result, GError **error)
 {
 	return store_pg_propagate_boolean (EP_STORE_PG (store), result, ep_store_pg_set_subscribed_async, error);
+}
+
+static gpointer
+store_pg_parse_subscriptions (EpStorePg *self, GTask *task, EpDbResult *res, GError **error)
+{
+	g_autoptr (GStrvBuilder) names = g_strv_builder_new ();
+
+	(void)self;
+	(void)task;
+	if (ep_db_result_get_n_rows (res) == 0) {
+		g_set_error (error, EP_ERROR, EP_ERROR_NOT_FOUND, "no such account");
+		return NULL;
+	}
+	for (guint i = 0; i < ep_db_result_get_n_rows (res); i++) {
+		if (!ep_db_result_is_null (res, i, 1))
+			g_strv_builder_add (names, ep_db_result_get_text (res, i, 1));
+	}
+	return g_strv_builder_end (names);
+}
+
+static void
+ep_store_pg_list_subscriptions_async (EpStore *store, const char *account, GCancellable *cancellable,
+				      GAsyncReadyCallback callback, gpointer user_data)
+{
+	EpStorePg *self = EP_STORE_PG (store);
+	GTask *task = store_pg_task_new (self, ep_store_pg_list_subscriptions_async, store_pg_parse_subscriptions,
+					 (GDestroyNotify)g_strfreev, cancellable, callback, user_data);
+	g_autoptr (EpDbParams) params = ep_db_params_new ();
+
+	ep_db_params_add_text (params, account);
+	store_pg_execute (self, task, "store_pg_list_subscriptions", params);
+}
+
+static char **
+ep_store_pg_list_subscriptions_finish (EpStore *store, GAsyncResult *result, GError **error)
+{
+	return (char **)store_pg_propagate_pointer (EP_STORE_PG (store), result, ep_store_pg_list_subscriptions_async,
+						    error);
 }
 
 /* ---- storing messages ---------------------------------------------------- */
@@ -2366,6 +2424,55 @@ ep_store_pg_read_structure_finish (EpStore *store, GAsyncResult *result, GError 
 						     error);
 }
 
+/* ---- \Recent ------------------------------------------------------------- */
+
+static gpointer
+store_pg_parse_claimed (EpStorePg *self, GTask *task, EpDbResult *res, GError **error)
+{
+	guint64 *claim;
+
+	(void)self;
+	(void)task;
+	if (ep_db_result_get_n_rows (res) != 1) {
+		g_set_error (error, EP_ERROR, EP_ERROR_NOT_FOUND, "no such mailbox");
+		return NULL;
+	}
+	claim = g_new (guint64, 2);
+	claim[0] = ep_db_result_get_int64 (res, 0, 0);
+	claim[1] = ep_db_result_get_int64 (res, 0, 1);
+	return claim;
+}
+
+static void
+ep_store_pg_claim_recent_async (EpStore *store, const char *account, const char *mailbox, GCancellable *cancellable,
+				GAsyncReadyCallback callback, gpointer user_data)
+{
+	EpStorePg *self = EP_STORE_PG (store);
+	GTask *task = store_pg_task_new (self, ep_store_pg_claim_recent_async, store_pg_parse_claimed, g_free,
+					 cancellable, callback, user_data);
+	g_autoptr (EpDbParams) params = store_pg_mailbox_params (task, account, mailbox);
+
+	if (params == NULL)
+		return;
+	store_pg_execute (self, task, "store_pg_claim_recent", params);
+}
+
+static gboolean
+ep_store_pg_claim_recent_finish (EpStore *store, GAsyncResult *result, guint32 *first_uid, guint64 *uidnext,
+				 GError **error)
+{
+	g_autofree guint64 *claim =
+	    (guint64 *)store_pg_propagate_pointer (EP_STORE_PG (store), result, ep_store_pg_claim_recent_async, error);
+
+	if (claim == NULL)
+		return FALSE;
+	if (first_uid != NULL)
+		*first_uid = (guint32)MIN (claim[0], G_MAXUINT32);
+	if (uidnext != NULL)
+		*uidnext = claim[1];
+	return TRUE;
+}
+
 /* ---- flags, expunge, tombstones ------------------------------------------ */
 
 static gpointer
@@ -2625,6 +2732,10 @@ ep_store_pg_iface_init (EpStoreInterface *iface)
 	iface->append_many_finish = ep_store_pg_append_many_finish;
 	iface->read_structure_async = ep_store_pg_read_structure_async;
 	iface->read_structure_finish = ep_store_pg_read_structure_finish;
+	iface->list_subscriptions_async = ep_store_pg_list_subscriptions_async;
+	iface->list_subscriptions_finish = ep_store_pg_list_subscriptions_finish;
+	iface->claim_recent_async = ep_store_pg_claim_recent_async;
+	iface->claim_recent_finish = ep_store_pg_claim_recent_finish;
 }
 
 static void

@@ -5,11 +5,13 @@
  * goes through its parser (LIST-EXTENDED selection and return options,
  * several patterns, RETURN (STATUS ...), CREATE (USE (...))).  The first
  * octet says rev1 or rev2.  A LIST that parses is answered over a fixed
- * mailbox tree.  Properties: an error always has a text; every name
- * answered matches a pattern, once, in order; a name that does not exist
- * is answered only as the parent of a mailbox; CHILDINFO only with
- * RECURSIVEMATCH; \Subscribed only when asked for; LSUB says \Noselect
- * exactly for the names that are not subscribed.
+ * mailbox tree with subscriptions, two of names without mailbox.
+ * Properties: an error always has a text; every name answered matches a
+ * pattern, once, in order; a name that does not exist is answered only as
+ * the parent of a mailbox or with SUBSCRIBED; CHILDINFO only with
+ * RECURSIVEMATCH; \Subscribed only when asked for and exactly for the
+ * subscribed names; LSUB says \Noselect exactly for the names that are
+ * not subscribed.
  */
 #include "config.h"
 
@@ -46,6 +48,10 @@ fuzz_tree (void)
 	return out;
 }
 
+/* the tree's subscribed mailboxes, and two names without mailbox */
+static const char *const subscriptions[] = {"INBOX",   "Sent", "a/b/c", "x/y", "\xc3\xa9t\xc3\xa9",
+					    "a/ghost", "q/r",  NULL};
+
 static void
 fuzz_list (ImapCommand *cmd, gboolean rev2, GPtrArray *tree)
 {
@@ -61,7 +67,7 @@ fuzz_list (ImapCommand *cmd, gboolean rev2, GPtrArray *tree)
 	}
 	g_assert (q->patterns->len > 0);
 	g_assert ((q->ret & IMAP_LIST_RET_STATUS) == 0 || q->status_items != NULL);
-	entries = imap_list_select (q, tree);
+	entries = imap_list_select_subscribed (q, tree, subscriptions);
 	for (guint i = 0; i < entries->len; i++) {
 		const ImapListEntry *e = g_ptr_array_index (entries, i);
 		g_autoptr (GString) attrs = g_string_new (NULL);
@@ -72,17 +78,17 @@ fuzz_list (ImapCommand *cmd, gboolean rev2, GPtrArray *tree)
 		g_assert (matched);
 		g_assert (prev == NULL || strcmp (prev, e->name) < 0);
 		prev = e->name;
-		g_assert (e->box != NULL || e->has_children);
+		g_assert (e->box != NULL || e->has_children || (q->select & IMAP_LIST_SEL_SUBSCRIBED));
+		g_assert (e->subscribed == g_strv_contains (subscriptions, e->name));
 		g_assert (!e->childinfo || (q->select & IMAP_LIST_SEL_RECURSIVEMATCH));
 		imap_list_append_attributes (attrs, q, e, rev2);
 		if (q->lsub) {
 			g_assert (strstr (attrs->str, "\\Subscribed") == NULL);
-			g_assert ((strstr (attrs->str, "\\Noselect") != NULL) ==
-				  (e->box == NULL || !e->box->subscribed));
+			g_assert ((strstr (attrs->str, "\\Noselect") != NULL) == !e->subscribed);
 			continue;
 		}
 		g_assert ((strstr (attrs->str, "\\Subscribed") != NULL) ==
-			  (e->box != NULL && e->box->subscribed && (q->ret & IMAP_LIST_RET_SUBSCRIBED)));
+			  (e->subscribed && (q->ret & IMAP_LIST_RET_SUBSCRIBED)));
 		g_assert ((strstr (attrs->str, "\\NonExistent") != NULL || strstr (attrs->str, "\\Noselect") != NULL) ==
 			  (e->box == NULL));
 	}

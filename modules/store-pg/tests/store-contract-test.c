@@ -1438,6 +1438,147 @@ test_mailbox_lifecycle (void)
 	g_assert_error (error, EP_ERROR, EP_ERROR_NOT_FOUND);
 }
 
+static char **
+list_subscriptions (const char *account, GError **error)
+{
+	g_autoptr (GAsyncResult) r = NULL;
+
+	ep_store_list_subscriptions_async (store, account, NULL, test_on_result, &r);
+	return ep_store_list_subscriptions_finish (store, test_wait (&r), error);
+}
+
+static gboolean
+set_subscribed (const char *account, const char *name, gboolean subscribed, GError **error)
+{
+	g_autoptr (GAsyncResult) r = NULL;
+
+	ep_store_set_subscribed_async (store, account, name, subscribed, NULL, test_on_result, &r);
+	return ep_store_set_subscribed_finish (store, test_wait (&r), error);
+}
+
+/* RFC 9051 §6.3.7: a subscription is a name; it outlives DELETE, a name
+ * without mailbox can be subscribed; RENAME moves it (as Dovecot does) */
+static void
+test_subscriptions (void)
+{
+	g_autoptr (GError) error = NULL;
+	g_autoptr (EpStoreMailbox) box = NULL;
+	g_autoptr (GPtrArray) mailboxes = NULL;
+	g_auto (GStrv) names = NULL;
+	g_autoptr (GAsyncResult) r = NULL;
+
+	g_assert_true (create_account ("subs", EP_STRV ("subs@example.org"), FALSE, 0, &error));
+	/* every new mailbox is subscribed, the six of a new account too */
+	names = list_subscriptions ("subs", &error);
+	g_assert_no_error (error);
+	g_assert_cmpstrv (names, EP_STRV ("Archive", "Drafts", "INBOX", "Junk", "Sent", "Trash"));
+	g_clear_pointer (&names, g_strfreev);
+
+	g_assert_true (set_subscribed ("subs", "Ghost/child", TRUE, &error));
+	g_assert_no_error (error);
+	g_assert_true (set_subscribed ("subs", "Ghost/child", TRUE, &error)); /* twice: once */
+	g_assert_true (set_subscribed ("subs", "Junk", FALSE, &error));
+	g_assert_true (set_subscribed ("subs", "Never", FALSE, &error)); /* not subscribed: nothing */
+	g_assert_no_error (error);
+	box = create_mailbox ("subs", "Box/in", &error);
+	g_assert_no_error (error);
+	g_assert_true (set_subscribed ("subs", "Box", FALSE, &error)); /* the parent created with it */
+	names = list_subscriptions ("subs", &error);
+	g_assert_cmpstrv (names, EP_STRV ("Archive", "Box/in", "Drafts", "Ghost/child", "INBOX", "Sent", "Trash"));
+	g_clear_pointer (&names, g_strfreev);
+
+	/* RENAME moves the subscriptions of the mailbox and its children */
+	g_assert_true (rename_mailbox ("subs", "Box", "Moved", &error));
+	g_assert_no_error (error);
+	names = list_subscriptions ("subs", &error);
+	g_assert_cmpstrv (names, EP_STRV ("Archive", "Drafts", "Ghost/child", "INBOX", "Moved/in", "Sent", "Trash"));
+	g_clear_pointer (&names, g_strfreev);
+	mailboxes = list_mailboxes ("subs", "Moved", &error);
+	g_assert_false (((EpStoreMailbox *)mailboxes->pdata[0])->subscribed);
+	g_clear_pointer (&mailboxes, g_ptr_array_unref);
+	mailboxes = list_mailboxes ("subs", "Moved/in", &error);
+	g_assert_true (((EpStoreMailbox *)mailboxes->pdata[0])->subscribed);
+	g_clear_pointer (&mailboxes, g_ptr_array_unref);
+
+	/* DELETE keeps the subscription */
+	ep_store_delete_mailbox_async (store, "subs", "Moved/in", NULL, test_on_result, &r);
+	g_assert_true (ep_store_delete_mailbox_finish (store, test_wait (&r), &error));
+	g_assert_no_error (error);
+	g_clear_object (&r);
+	names = list_subscriptions ("subs", &error);
+	g_assert_cmpstrv (names, EP_STRV ("Archive", "Drafts", "Ghost/child", "INBOX", "Moved/in", "Sent", "Trash"));
+	g_clear_pointer (&names, g_strfreev);
+	g_assert_true (set_subscribed ("subs", "Moved/in", FALSE, &error));
+	g_assert_true (set_subscribed ("subs", "Ghost/child", FALSE, &error));
+	names = list_subscriptions ("subs", &error);
+	g_assert_cmpstrv (names, EP_STRV ("Archive", "Drafts", "INBOX", "Sent", "Trash"));
+	g_clear_pointer (&names, g_strfreev);
+
+	g_assert_null (list_subscriptions ("nobody", &error));
+	g_assert_error (error, EP_ERROR, EP_ERROR_NOT_FOUND);
+	g_clear_error (&error);
+	g_assert_false (set_subscribed ("nobody", "INBOX", TRUE, &error));
+	g_assert_error (error, EP_ERROR, EP_ERROR_NOT_FOUND);
+}
+
+/* RFC 3501 §2.3.2: each message is claimed as \Recent once, by one caller */
+static void
+test_claim_recent (void)
+{
+	g_autoptr (GError) error = NULL;
+	g_autoptr (EpStoreMailbox) box = NULL;
+	g_autoptr (GAsyncResult) r1 = NULL;
+	g_autoptr (GAsyncResult) r2 = NULL;
+	guint32 first = 0, first2 = 0;
+	guint64 next = 0, next2 = 0;
+
+	g_assert_true (create_account ("rec", EP_STRV ("rec@example.org"), FALSE, 0, &error));
+	box = create_mailbox ("rec", "R", &error);
+	g_assert_no_error (error);
+	ep_store_claim_recent_async (store, "rec", "R", NULL, test_on_result, &r1);
+	g_assert_true (ep_store_claim_recent_finish (store, test_wait (&r1), &first, &next, &error));
+	g_assert_no_error (error);
+	g_assert_cmpuint (first, ==, 1);
+	g_assert_cmpuint (next, ==, 1);
+	g_clear_object (&r1);
+	for (guint i = 0; i < 2; i++) {
+		g_autoptr (EpStoreDelivery) d = append ("rec", "R", MESSAGE ("recent"), &error);
+		g_assert_no_error (error);
+	}
+	ep_store_claim_recent_async (store, "rec", "r", NULL, test_on_result, &r1);
+	g_assert_false (ep_store_claim_recent_finish (store, test_wait (&r1), &first, &next, &error));
+	g_assert_error (error, EP_ERROR, EP_ERROR_NOT_FOUND);
+	g_clear_error (&error);
+	g_clear_object (&r1);
+	ep_store_claim_recent_async (store, "rec", "R", NULL, test_on_result, &r1);
+	g_assert_true (ep_store_claim_recent_finish (store, test_wait (&r1), &first, &next, &error));
+	g_assert_cmpuint (first, ==, 1);
+	g_assert_cmpuint (next, ==, 3);
+	g_clear_object (&r1);
+
+	/* two claims at once after one more message: one gets it, the other nothing */
+	{
+		g_autoptr (EpStoreDelivery) d = append ("rec", "R", MESSAGE ("recent"), &error);
+		g_assert_no_error (error);
+	}
+	ep_store_claim_recent_async (store, "rec", "R", NULL, test_on_result, &r1);
+	ep_store_claim_recent_async (store, "rec", "R", NULL, test_on_result, &r2);
+	g_assert_true (ep_store_claim_recent_finish (store, test_wait (&r1), &first, &next, &error));
+	g_assert_true (ep_store_claim_recent_finish (store, test_wait (&r2), &first2, &next2, &error));
+	g_assert_no_error (error);
+	g_assert_cmpuint (next, ==, 4);
+	g_assert_cmpuint (next2, ==, 4);
+	g_assert_cmpuint ((next - first) + (next2 - first2), ==, 1);
+
+	/* INBOX by any case */
+	g_clear_object (&r1);
+	ep_store_claim_recent_async (store, "rec", "inbox", NULL, test_on_result, &r1);
+	g_assert_true (ep_store_claim_recent_finish (store, test_wait (&r1), &first, &next, &error));
+	g_assert_no_error (error);
+	g_assert_cmpuint (first, ==, 1);
+	g_assert_cmpuint (next, ==, 1);
+}
+
 static guint n_remote_events;
 static guint n_remote_structure_events;
 
@@ -2023,6 +2164,8 @@ static const struct {
     {"/store/mailboxes/rename-inbox", test_rename_inbox},
     {"/store/mailboxes/rename-with-children", test_rename},
     {"/store/mailboxes/lifecycle", test_mailbox_lifecycle},
+    {"/store/mailboxes/subscriptions", test_subscriptions},
+    {"/store/mailboxes/claim-recent", test_claim_recent},
     {"/store/events/mailbox-changed-once", test_events_once},
     {"/store/events/other-process", test_events_remote},
     {"/store/group-commit/steady-appends", test_steady_appends},
