@@ -838,7 +838,7 @@ ep_connection_fill (EpConnection *self)
 		/* read on the stack, keep only what arrived */
 		n = ep_connection_read_some (self, chunk, sizeof (chunk), &error);
 		if (n > 0) {
-			g_byte_array_append (self->in, chunk, (guint) n);
+			g_byte_array_append (self->in, chunk, (guint)n);
 			self->input_dirty = TRUE;
 			ep_connection_rearm_idle (self);
 			continue;
