@@ -721,7 +721,11 @@ ep_connection_flush (EpConnection *self)
 		self->out_pos += (gsize) n;
 	}
 	if (ep_connection_queued (self) == 0) {
-		g_byte_array_set_size (self->out, 0);
+		/* an idle connection keeps no output buffer either */
+		if (self->out->len > 0) {
+			g_byte_array_unref (self->out);
+			self->out = g_byte_array_new ();
+		}
 		self->out_pos = 0;
 		if (self->output_paused) {
 			self->output_paused = FALSE;
@@ -817,19 +821,24 @@ ep_connection_fill (EpConnection *self)
 {
 	while (ep_connection_want_read (self)) {
 		g_autoptr(GError) error = NULL;
-		guint old_len;
+		guint8 chunk[EP_CONNECTION_READ_CHUNK];
 		gssize n;
 
-		/* the lines handed out earlier are gone by now: move the rest down */
-		if (self->in_pos > 0 && (self->in_pos == self->in->len || self->in_pos >= self->in->len / 2)) {
+		/* the lines handed out earlier are gone by now: an idle
+		 * connection keeps no input buffer at all, a busy one moves the
+		 * rest down */
+		if (self->in_pos > 0 && self->in_pos == self->in->len) {
+			g_byte_array_unref (self->in);
+			self->in = g_byte_array_new ();
+			self->in_pos = 0;
+		} else if (self->in_pos > 0 && self->in_pos >= self->in->len / 2) {
 			g_byte_array_remove_range (self->in, 0, (guint) self->in_pos);
 			self->in_pos = 0;
 		}
-		old_len = self->in->len;
-		g_byte_array_set_size (self->in, old_len + EP_CONNECTION_READ_CHUNK);
-		n = ep_connection_read_some (self, self->in->data + old_len, EP_CONNECTION_READ_CHUNK, &error);
-		g_byte_array_set_size (self->in, old_len + (n > 0 ? (guint) n : 0));
+		/* read on the stack, keep only what arrived */
+		n = ep_connection_read_some (self, chunk, sizeof (chunk), &error);
 		if (n > 0) {
+			g_byte_array_append (self->in, chunk, (guint)n);
 			self->input_dirty = TRUE;
 			ep_connection_rearm_idle (self);
 			continue;

@@ -169,7 +169,13 @@ imap_parser_clear_command (ImapParser *self)
 {
 	g_clear_pointer (&self->cmd, imap_command_free);
 	g_ptr_array_set_size (self->stack, 0);
-	g_string_truncate (self->tok, 0);
+	/* a long token's buffer is not kept between commands */
+	if (self->tok->allocated_len > 1024) {
+		g_string_free (self->tok, TRUE);
+		self->tok = g_string_new (NULL);
+	} else {
+		g_string_truncate (self->tok, 0);
+	}
 	g_clear_pointer (&self->lit_data, g_byte_array_unref);
 	self->list_empty = FALSE;
 	self->in_bracket = FALSE;

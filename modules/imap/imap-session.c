@@ -329,22 +329,15 @@ imap_sync_finish (ImapSyncOp *op)
 		imap_session_sync (self, NULL);
 }
 
-static void
-imap_sync_on_messages (GObject *source, GAsyncResult *res, gpointer user_data)
+/* Tells the client of the changed and new messages in @msgs; returns the
+ * UID of the last one */
+static guint32
+imap_sync_apply_messages (ImapSyncOp *op, GPtrArray *msgs)
 {
-	ImapSyncOp *op = user_data;
 	ImapSession *self = op->self;
-	g_autoptr (GError) error = NULL;
-	g_autoptr (GPtrArray) msgs = ep_store_list_messages_finish (EP_STORE (source), res, &error);
 	guint32 last_uid = 0;
 	gboolean grew = FALSE;
 
-	if (msgs == NULL || self->closing || self->mbox == NULL) {
-		if (error != NULL && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-			ep_log_warning (IMAP_MODULE, self->id, "synchronising the mailbox: %s", error->message);
-		imap_sync_finish (op);
-		return;
-	}
 	for (guint i = 0; i < msgs->len; i++) {
 		EpStoreMessage *m = g_ptr_array_index (msgs, i);
 		guint seq = imap_mailbox_seq (self->mbox, m->uid);
@@ -370,6 +363,25 @@ imap_sync_on_messages (GObject *source, GAsyncResult *res, gpointer user_data)
 	}
 	if (grew)
 		imap_session_untagged (self, "%u EXISTS", self->mbox->uids->len);
+	return last_uid;
+}
+
+static void
+imap_sync_on_messages (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	ImapSyncOp *op = user_data;
+	ImapSession *self = op->self;
+	g_autoptr (GError) error = NULL;
+	g_autoptr (GPtrArray) msgs = ep_store_list_messages_finish (EP_STORE (source), res, &error);
+	guint32 last_uid;
+
+	if (msgs == NULL || self->closing || self->mbox == NULL) {
+		if (error != NULL && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+			ep_log_warning (IMAP_MODULE, self->id, "synchronising the mailbox: %s", error->message);
+		imap_sync_finish (op);
+		return;
+	}
+	last_uid = imap_sync_apply_messages (op, msgs);
 	if (msgs->len == IMAP_LIST_PAGE && last_uid < G_MAXUINT32) {
 		ep_store_list_messages_async (self->server->store, self->account, self->mbox->name, last_uid + 1,
 					      G_MAXUINT32, op->since, IMAP_LIST_PAGE, self->cancellable,
@@ -389,21 +401,13 @@ imap_sync_on_messages (GObject *source, GAsyncResult *res, gpointer user_data)
 	imap_sync_finish (op);
 }
 
+/* Takes the expunged messages of @gone out of the view and tells the client */
 static void
-imap_sync_on_tombstones (GObject *source, GAsyncResult *res, gpointer user_data)
+imap_sync_apply_tombstones (ImapSyncOp *op, GArray *gone)
 {
-	ImapSyncOp *op = user_data;
 	ImapSession *self = op->self;
-	g_autoptr (GError) error = NULL;
-	g_autoptr (GArray) gone = ep_store_list_tombstones_finish (EP_STORE (source), res, &error);
 	g_autoptr (GArray) vanished = g_array_new (FALSE, FALSE, sizeof (guint32));
 
-	if (gone == NULL || self->closing || self->mbox == NULL) {
-		if (error != NULL && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
-			ep_log_warning (IMAP_MODULE, self->id, "synchronising the mailbox: %s", error->message);
-		imap_sync_finish (op);
-		return;
-	}
 	for (guint i = 0; i < gone->len; i++) {
 		EpStoreTombstone *t = &g_array_index (gone, EpStoreTombstone, i);
 		guint seq = imap_mailbox_seq (self->mbox, t->uid);
@@ -424,12 +428,43 @@ imap_sync_on_tombstones (GObject *source, GAsyncResult *res, gpointer user_data)
 		imap_search_append_set (line, (const guint32 *)vanished->data, vanished->len);
 		imap_session_untagged (self, "%s", line->str);
 	}
+}
+
+static void
+imap_sync_on_tombstones (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	ImapSyncOp *op = user_data;
+	ImapSession *self = op->self;
+	g_autoptr (GError) error = NULL;
+	g_autoptr (GArray) gone = ep_store_list_tombstones_finish (EP_STORE (source), res, &error);
+
+	if (gone == NULL || self->closing || self->mbox == NULL) {
+		if (error != NULL && !g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+			ep_log_warning (IMAP_MODULE, self->id, "synchronising the mailbox: %s", error->message);
+		imap_sync_finish (op);
+		return;
+	}
+	imap_sync_apply_tombstones (op, gone);
 	if (op->rechecked) {
 		imap_sync_finish (op);
 		return;
 	}
 	ep_store_list_messages_async (self->server->store, self->account, self->mbox->name, 1, G_MAXUINT32, op->since,
 				      IMAP_LIST_PAGE, self->cancellable, imap_sync_on_messages, op);
+}
+
+static ImapSyncOp *
+imap_sync_op_new (ImapSession *self, ImapSyncDone done)
+{
+	ImapSyncOp *op = g_new0 (ImapSyncOp, 1);
+
+	self->syncing = TRUE;
+	self->changed = FALSE;
+	op->self = g_object_ref (self);
+	op->done = done;
+	op->since = self->mbox->modseq;
+	op->max_modseq = self->mbox->modseq;
+	return op;
 }
 
 /* Expunges, flag changes and new messages since the view's MODSEQ, told
@@ -445,13 +480,7 @@ imap_session_sync (ImapSession *self, ImapSyncDone done)
 			done (self);
 		return;
 	}
-	self->syncing = TRUE;
-	self->changed = FALSE;
-	op = g_new0 (ImapSyncOp, 1);
-	op->self = g_object_ref (self);
-	op->done = done;
-	op->since = self->mbox->modseq;
-	op->max_modseq = self->mbox->modseq;
+	op = imap_sync_op_new (self, done);
 	ep_store_list_tombstones_async (self->server->store, self->account, self->mbox->name, op->since,
 					self->cancellable, imap_sync_on_tombstones, op);
 }
@@ -486,11 +515,132 @@ imap_session_tagged_ok_done (ImapSession *self)
 	imap_session_done (self);
 }
 
+/* ---- one listing for every idling session of a changed mailbox ----------------------------- */
+
+/* The sessions that idle on the changed mailbox at the same MODSEQ when
+ * mailbox.changed arrives share one listing: the same three store queries
+ * a session's own synchronisation makes (tombstones, changed messages,
+ * tombstones again when messages changed), made once, then applied to each
+ * session's view in that order.  Only sessions of one event join, so no
+ * session is handed a listing made before the change it was told of. */
+typedef struct {
+	ImapServer *server;
+	char *account;
+	char *mailbox;
+	guint64 since;
+	GPtrArray *sessions; /* ImapSyncOp, one per session */
+	GArray *gone;	     /* the tombstones */
+	GPtrArray *msgs;     /* the changed messages, every page */
+	GArray *gone_again;  /* the tombstones listed after the messages */
+} ImapSharedSync;
+
+static void imap_shared_sync_on_tombstones (GObject *source, GAsyncResult *res, gpointer user_data);
+
+static void
+imap_shared_sync_free (ImapSharedSync *shared)
+{
+	g_free (shared->account);
+	g_free (shared->mailbox);
+	g_ptr_array_unref (shared->sessions);
+	g_clear_pointer (&shared->gone, g_array_unref);
+	g_clear_pointer (&shared->msgs, g_ptr_array_unref);
+	g_clear_pointer (&shared->gone_again, g_array_unref);
+	g_free (shared);
+}
+
+/* Hands the listing (or, on failure, nothing) to every session */
+static void
+imap_shared_sync_deliver (ImapSharedSync *shared, gboolean complete)
+{
+	for (guint i = 0; i < shared->sessions->len; i++) {
+		ImapSyncOp *op = g_ptr_array_index (shared->sessions, i);
+		ImapSession *self = op->self;
+
+		/* the view stays where it was: the next synchronisation lists it all again */
+		if (complete && !self->closing && self->mbox != NULL && self->mbox->modseq == shared->since) {
+			imap_sync_apply_tombstones (op, shared->gone);
+			imap_sync_apply_messages (op, shared->msgs);
+			if (shared->gone_again != NULL) {
+				op->rechecked = TRUE;
+				imap_sync_apply_tombstones (op, shared->gone_again);
+			}
+		}
+		imap_sync_finish (op);
+	}
+	imap_shared_sync_free (shared);
+}
+
+static gboolean
+imap_shared_sync_failed (ImapSharedSync *shared, GError *error)
+{
+	if (error == NULL)
+		return FALSE;
+	ep_log_warning (IMAP_MODULE, NULL, "synchronising the mailbox %s of %s: %s", shared->mailbox, shared->account,
+			error->message);
+	imap_shared_sync_deliver (shared, FALSE);
+	return TRUE;
+}
+
+static void
+imap_shared_sync_on_messages (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	ImapSharedSync *shared = user_data;
+	g_autoptr (GError) error = NULL;
+	g_autoptr (GPtrArray) msgs = ep_store_list_messages_finish (EP_STORE (source), res, &error);
+	guint len;
+	guint32 last_uid;
+
+	if (msgs == NULL && imap_shared_sync_failed (shared, error))
+		return;
+	len = msgs->len;
+	last_uid = len > 0 ? ((EpStoreMessage *)g_ptr_array_index (msgs, len - 1))->uid : 0;
+	if (shared->msgs == NULL)
+		shared->msgs = g_steal_pointer (&msgs);
+	else
+		g_ptr_array_extend_and_steal (shared->msgs, g_steal_pointer (&msgs));
+	if (len == IMAP_LIST_PAGE && last_uid < G_MAXUINT32) {
+		ep_store_list_messages_async (shared->server->store, shared->account, shared->mailbox, last_uid + 1,
+					      G_MAXUINT32, shared->since, IMAP_LIST_PAGE, NULL,
+					      imap_shared_sync_on_messages, shared);
+		return;
+	}
+	/* as imap_sync_on_messages(): the expunges committed meanwhile */
+	if (shared->msgs->len > 0) {
+		ep_store_list_tombstones_async (shared->server->store, shared->account, shared->mailbox, shared->since,
+						NULL, imap_shared_sync_on_tombstones, shared);
+		return;
+	}
+	imap_shared_sync_deliver (shared, TRUE);
+}
+
+static void
+imap_shared_sync_on_tombstones (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	ImapSharedSync *shared = user_data;
+	g_autoptr (GError) error = NULL;
+	GArray *gone = ep_store_list_tombstones_finish (EP_STORE (source), res, &error);
+
+	if (gone == NULL && imap_shared_sync_failed (shared, error))
+		return;
+	if (shared->gone == NULL) {
+		shared->gone = gone;
+		ep_store_list_messages_async (shared->server->store, shared->account, shared->mailbox, 1, G_MAXUINT32,
+					      shared->since, IMAP_LIST_PAGE, NULL, imap_shared_sync_on_messages,
+					      shared);
+		return;
+	}
+	shared->gone_again = gone;
+	imap_shared_sync_deliver (shared, TRUE);
+}
+
 void
 imap_server_mailbox_changed (ImapServer *server, const EpMailboxChangedEvent *event)
 {
 	GHashTableIter iter;
 	gpointer key;
+	/* since (a pointer into the ImapSharedSync) -> ImapSharedSync */
+	g_autoptr (GHashTable) shared_by_since = g_hash_table_new (g_int64_hash, g_int64_equal);
+	ImapSharedSync *shared;
 
 	g_hash_table_iter_init (&iter, server->sessions);
 	while (g_hash_table_iter_next (&iter, &key, NULL)) {
@@ -500,9 +650,24 @@ imap_server_mailbox_changed (ImapServer *server, const EpMailboxChangedEvent *ev
 		    g_strcmp0 (self->account, event->account) != 0 || self->mbox->id != event->mailbox_id)
 			continue;
 		self->changed = TRUE;
-		if (self->idling && !self->syncing && !self->idle_done_pending)
-			imap_session_sync (self, NULL);
+		if (!self->idling || self->syncing || self->idle_done_pending)
+			continue;
+		shared = g_hash_table_lookup (shared_by_since, &self->mbox->modseq);
+		if (shared == NULL) {
+			shared = g_new0 (ImapSharedSync, 1);
+			shared->server = server;
+			shared->account = g_strdup (self->account);
+			shared->mailbox = g_strdup (self->mbox->name);
+			shared->since = self->mbox->modseq;
+			shared->sessions = g_ptr_array_new ();
+			g_hash_table_insert (shared_by_since, &shared->since, shared);
+		}
+		g_ptr_array_add (shared->sessions, imap_sync_op_new (self, NULL));
 	}
+	g_hash_table_iter_init (&iter, shared_by_since);
+	while (g_hash_table_iter_next (&iter, NULL, (gpointer *)&shared))
+		ep_store_list_tombstones_async (server->store, shared->account, shared->mailbox, shared->since, NULL,
+						imap_shared_sync_on_tombstones, shared);
 }
 
 /* ---- simple commands ------------------------------------------------------------------------ */
