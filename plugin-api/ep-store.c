@@ -734,3 +734,28 @@ ep_store_claim_recent_finish (EpStore *self, GAsyncResult *result, guint32 *firs
 	g_return_val_if_fail (iface->claim_recent_finish != NULL, FALSE);
 	return iface->claim_recent_finish (self, result, first_uid, uidnext, error);
 }
+
+void
+ep_store_read_messages_async (EpStore *self, const char *account, const char *mailbox, const guint32 *uids,
+			      guint n_uids, GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data)
+{
+	EpStoreInterface *iface;
+
+	g_return_if_fail (EP_IS_STORE (self));
+	g_return_if_fail (uids != NULL || n_uids == 0);
+	iface = EP_STORE_GET_IFACE (self);
+	g_return_if_fail (iface->read_messages_async != NULL);
+	iface->read_messages_async (self, account, mailbox, uids, n_uids, cancellable, callback, user_data);
+}
+
+GHashTable *
+ep_store_read_messages_finish (EpStore *self, GAsyncResult *result, GError **error)
+{
+	EpStoreInterface *iface;
+
+	g_return_val_if_fail (EP_IS_STORE (self), NULL);
+	g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+	iface = EP_STORE_GET_IFACE (self);
+	g_return_val_if_fail (iface->read_messages_finish != NULL, NULL);
+	return iface->read_messages_finish (self, result, error);
+}

@@ -269,8 +269,12 @@ struct _EpStoreInterface {
 				    GAsyncReadyCallback callback, gpointer user_data);
 	gboolean (*claim_recent_finish) (EpStore *self, GAsyncResult *result, guint32 *first_uid, guint64 *uidnext,
 					 GError **error);
+	void (*read_messages_async) (EpStore *self, const char *account, const char *mailbox, const guint32 *uids,
+				     guint n_uids, GCancellable *cancellable, GAsyncReadyCallback callback,
+				     gpointer user_data);
+	GHashTable *(*read_messages_finish) (EpStore *self, GAsyncResult *result, GError **error);
 
-	gpointer padding[4];
+	gpointer padding[2];
 };
 
 /* ---- accounts ------------------------------------------------------------ */
@@ -400,6 +404,17 @@ EP_API void ep_store_read_message_async (EpStore *self, const char *account, con
 					 GCancellable *cancellable, GAsyncReadyCallback callback, gpointer user_data);
 EP_API G_GNUC_WARN_UNUSED_RESULT GBytes *ep_store_read_message_finish (EpStore *self, GAsyncResult *result,
 								       GError **error);
+
+/* Reads several messages of one mailbox at once (one round trip); UIDs
+ * that do not exist are absent from the result.  %EP_ERROR_NOT_FOUND when
+ * the mailbox does not exist.
+ * Returns: (transfer container) (element-type guint32 GBytes): UID
+ * (GUINT_TO_POINTER) → the message as it was stored */
+EP_API void ep_store_read_messages_async (EpStore *self, const char *account, const char *mailbox, const guint32 *uids,
+					  guint n_uids, GCancellable *cancellable, GAsyncReadyCallback callback,
+					  gpointer user_data);
+EP_API G_GNUC_WARN_UNUSED_RESULT GHashTable *ep_store_read_messages_finish (EpStore *self, GAsyncResult *result,
+									    GError **error);
 
 /* The message's MIME structure as the store keeps it, computed once at
  * delivery: ep_mime_message_deserialize() rebuilds the tree, whose offsets

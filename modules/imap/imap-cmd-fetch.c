@@ -67,6 +67,12 @@ imap_session_resolve_set (ImapSession *self, const ImapArg *arg)
 
 /* ---- FETCH ---------------------------------------------------------------------------------- */
 
+/* message data is read ahead in batches of at most this many messages and
+ * (but always one) this many octets of RFC822.SIZE together; a larger
+ * message is read alone */
+#define IMAP_FETCH_BATCH_MESSAGES 64
+#define IMAP_FETCH_BATCH_BYTES	  (1024 * 1024)
+
 struct _ImapFetchOp {
 	ImapSession *self; /* owned */
 	ImapFetchItems items;
@@ -80,6 +86,8 @@ struct _ImapFetchOp {
 	GArray *newly_seen;   /* UIDs this FETCH set \Seen on, ascending */
 	GArray *failed;	      /* UIDs a BINARY part of which could not be decoded: NO [UNKNOWN-CTE] */
 	EpMimeMessage *mime;  /* (nullable): the stored tree of the message being read */
+	GHashTable *prefetch; /* uid → GBytes: read ahead, dropped as written */
+	guint prefetch_end;   /* the uids before this index were asked for: absent from prefetch, gone */
 };
 
 void
@@ -94,6 +102,7 @@ imap_fetch_op_free (ImapFetchOp *op)
 	g_array_unref (op->newly_seen);
 	g_array_unref (op->failed);
 	g_hash_table_unref (op->messages);
+	g_hash_table_unref (op->prefetch);
 	g_object_unref (op->self);
 	g_free (op);
 }
@@ -304,25 +313,22 @@ imap_fetch_on_parsed (GObject *source, GAsyncResult *res, gpointer user_data)
 	imap_fetch_next (op);
 }
 
-static void
-imap_fetch_on_read (GObject *source, GAsyncResult *res, gpointer user_data)
+/* The octets of the message at op->next are here (%NULL: not read, with
+ * @error, or %NULL for one expunged meanwhile): its response is written, or
+ * a large message goes to the worker pool to be parsed first.  Returns
+ * %FALSE in that case, where imap_fetch_on_parsed() goes on. */
+static gboolean
+imap_fetch_take_data (ImapFetchOp *op, GBytes *data, const GError *error)
 {
-	ImapFetchOp *op = user_data;
 	ImapSession *self = op->self;
-	g_autoptr (GError) error = NULL;
-	g_autoptr (GBytes) data = ep_store_read_message_finish (EP_STORE (source), res, &error);
 	guint32 uid = g_array_index (op->uids, guint32, op->next);
 	const EpStoreMessage *m = g_hash_table_lookup (op->messages, GUINT_TO_POINTER (uid));
 	g_autoptr (EpMimeMessage) stored = g_steal_pointer (&op->mime);
 
-	if (self->closing) {
-		imap_fetch_op_free (op);
-		return;
-	}
 	op->next++;
 	if (data == NULL) {
 		/* expunged meanwhile: nothing to say of it */
-		if (!g_error_matches (error, EP_ERROR, EP_ERROR_NOT_FOUND))
+		if (error != NULL && !g_error_matches (error, EP_ERROR, EP_ERROR_NOT_FOUND))
 			ep_log_warning (IMAP_MODULE, self->id, "FETCH of UID %u: %s", uid, error->message);
 	} else if (stored != NULL || !op->items.need_mime) {
 		imap_fetch_write (op, m, data, stored);
@@ -334,13 +340,101 @@ imap_fetch_on_read (GObject *source, GAsyncResult *res, gpointer user_data)
 		g_task_set_task_data (task, g_bytes_ref (data), (GDestroyNotify)g_bytes_unref);
 		ep_worker_pool_run (ep_context_get_worker_pool (self->server->ctx), task, imap_fetch_parse_thread);
 		g_object_unref (task);
-		return;
+		return FALSE;
 	} else {
 		g_autoptr (EpMimeMessage) mime =
 		    ep_mime_message_parse (g_bytes_get_data (data, NULL), g_bytes_get_size (data));
 		imap_fetch_write (op, m, data, mime);
 	}
-	imap_fetch_next (op);
+	return TRUE;
+}
+
+static void
+imap_fetch_on_read (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	ImapFetchOp *op = user_data;
+	g_autoptr (GError) error = NULL;
+	g_autoptr (GBytes) data = ep_store_read_message_finish (EP_STORE (source), res, &error);
+
+	if (op->self->closing) {
+		imap_fetch_op_free (op);
+		return;
+	}
+	if (imap_fetch_take_data (op, data, error))
+		imap_fetch_next (op);
+}
+
+static void
+imap_fetch_on_batch (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	ImapFetchOp *op = user_data;
+	g_autoptr (GError) error = NULL;
+	g_autoptr (GHashTable) found = ep_store_read_messages_finish (EP_STORE (source), res, &error);
+	guint32 uid = g_array_index (op->uids, guint32, op->next);
+	g_autoptr (GBytes) data = NULL;
+	GHashTableIter iter;
+	gpointer key, value;
+
+	if (op->self->closing) {
+		imap_fetch_op_free (op);
+		return;
+	}
+	if (found == NULL) {
+		/* this message fails as its own read would have; the next
+		 * ones are asked for again */
+		op->prefetch_end = op->next + 1;
+		if (imap_fetch_take_data (op, NULL, error))
+			imap_fetch_next (op);
+		return;
+	}
+	g_hash_table_iter_init (&iter, found);
+	while (g_hash_table_iter_next (&iter, &key, &value)) {
+		g_hash_table_insert (op->prefetch, key, value);
+		g_hash_table_iter_steal (&iter);
+	}
+	g_hash_table_steal_extended (op->prefetch, GUINT_TO_POINTER (uid), NULL, (gpointer *)&data);
+	if (imap_fetch_take_data (op, data, NULL))
+		imap_fetch_next (op);
+}
+
+/* Reads the octets of the message at op->next, @m: from what was read
+ * ahead, else together with the next messages of the request that need
+ * them (IMAP_FETCH_BATCH_*), else, for a large one or one whose data is
+ * not always needed, alone.  Returns %FALSE while a read or a parse goes
+ * on (its callback carries on); %TRUE when the response was written. */
+static gboolean
+imap_fetch_read (ImapFetchOp *op, const EpStoreMessage *m)
+{
+	ImapSession *self = op->self;
+	g_autoptr (GBytes) data = NULL;
+	g_autoptr (GArray) batch = NULL;
+	guint64 bytes = 0;
+
+	if (g_hash_table_steal_extended (op->prefetch, GUINT_TO_POINTER (m->uid), NULL, (gpointer *)&data) ||
+	    op->next < op->prefetch_end)
+		return imap_fetch_take_data (op, data, NULL);
+	if (!op->items.need_data || m->size > IMAP_FETCH_BATCH_BYTES) {
+		ep_store_read_message_async (self->server->store, self->account, self->mbox->name, m->uid,
+					     self->cancellable, imap_fetch_on_read, op);
+		return FALSE;
+	}
+	batch = g_array_new (FALSE, FALSE, sizeof (guint32));
+	for (guint i = op->next; i < op->uids->len && batch->len < IMAP_FETCH_BATCH_MESSAGES; i++) {
+		guint32 uid = g_array_index (op->uids, guint32, i);
+		const EpStoreMessage *next = g_hash_table_lookup (op->messages, GUINT_TO_POINTER (uid));
+
+		if (next == NULL)
+			continue;
+		if (bytes + next->size > IMAP_FETCH_BATCH_BYTES)
+			break;
+		bytes += next->size;
+		g_array_append_val (batch, uid);
+		op->prefetch_end = i + 1;
+	}
+	ep_store_read_messages_async (self->server->store, self->account, self->mbox->name,
+				      (const guint32 *)batch->data, batch->len, self->cancellable, imap_fetch_on_batch,
+				      op);
+	return FALSE;
 }
 
 /* the tree the store kept: with it, the message's octets are read only
@@ -364,6 +458,7 @@ imap_fetch_on_structure (GObject *source, GAsyncResult *res, gpointer user_data)
 		/* expunged meanwhile: nothing to say of it */
 		if (!g_error_matches (error, EP_ERROR, EP_ERROR_NOT_FOUND))
 			ep_log_warning (IMAP_MODULE, self->id, "FETCH of UID %u: %s", uid, error->message);
+		g_hash_table_remove (op->prefetch, GUINT_TO_POINTER (uid));
 		op->next++;
 		imap_fetch_next (op);
 		return;
@@ -382,8 +477,8 @@ imap_fetch_on_structure (GObject *source, GAsyncResult *res, gpointer user_data)
 		imap_fetch_next (op);
 		return;
 	}
-	ep_store_read_message_async (self->server->store, self->account, self->mbox->name, uid, self->cancellable,
-				     imap_fetch_on_read, op);
+	if (imap_fetch_read (op, m))
+		imap_fetch_next (op);
 }
 
 static void
@@ -417,9 +512,9 @@ imap_fetch_next (ImapFetchOp *op)
 			return;
 		}
 		if (op->items.need_data || op->items.need_mime) {
-			ep_store_read_message_async (self->server->store, self->account, self->mbox->name, uid,
-						     self->cancellable, imap_fetch_on_read, op);
-			return;
+			if (!imap_fetch_read (op, m))
+				return;
+			continue;
 		}
 		imap_fetch_write (op, m, NULL, NULL);
 		op->next++;
@@ -593,6 +688,7 @@ imap_cmd_fetch (ImapSession *self, GPtrArray *args)
 	op = g_new0 (ImapFetchOp, 1);
 	op->self = g_object_ref (self);
 	op->messages = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify)ep_store_message_free);
+	op->prefetch = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify)g_bytes_unref);
 	op->uids = g_steal_pointer (&uids);
 	op->mods = mods;
 	op->newly_seen = g_array_new (FALSE, FALSE, sizeof (guint32));

@@ -139,6 +139,10 @@ static const struct {
     {"store_pg_read_message", "SELECT b.data FROM (" STORE_PG_MAILBOX_SQL ") mb "
 			      "JOIN store_messages s ON s.mailbox_id = mb.id AND s.uid = $3::bigint "
 			      "JOIN store_blobs b ON b.hash = s.blob_hash"},
+    /* one row per message found; a mailbox without them gives one row of NULLs */
+    {"store_pg_read_messages", "SELECT mb.id, s.uid, b.data FROM (" STORE_PG_MAILBOX_SQL ") mb "
+			       "LEFT JOIN (store_messages s JOIN store_blobs b ON b.hash = s.blob_hash) "
+			       "ON s.mailbox_id = mb.id AND s.uid = ANY($3::bigint[])"},
     {"store_pg_read_structure", "SELECT s.structure FROM (" STORE_PG_MAILBOX_SQL ") mb "
 				"JOIN store_messages s ON s.mailbox_id = mb.id AND s.uid = $3::bigint"},
     {"store_pg_store_flags",
@@ -2390,6 +2394,50 @@ ep_store_pg_read_message_finish (EpStore *store, GAsyncResult *result, GError **
 }
 
 static gpointer
+store_pg_parse_messages_data (EpStorePg *self, GTask *task, EpDbResult *res, GError **error)
+{
+	g_autoptr (GHashTable) messages = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify)g_bytes_unref);
+
+	if (ep_db_result_get_n_rows (res) == 0) {
+		g_set_error (error, EP_ERROR, EP_ERROR_NOT_FOUND, "no such mailbox");
+		return NULL;
+	}
+	for (guint i = 0; i < ep_db_result_get_n_rows (res); i++) {
+		if (ep_db_result_is_null (res, i, 1))
+			continue;
+		g_hash_table_insert (messages, GUINT_TO_POINTER ((guint32)ep_db_result_get_int64 (res, i, 1)),
+				     ep_db_result_get_bytes (res, i, 2));
+	}
+	return g_steal_pointer (&messages);
+}
+
+static void
+ep_store_pg_read_messages_async (EpStore *store, const char *account, const char *mailbox, const guint32 *uids,
+				 guint n_uids, GCancellable *cancellable, GAsyncReadyCallback callback,
+				 gpointer user_data)
+{
+	EpStorePg *self = EP_STORE_PG (store);
+	GTask *task = store_pg_task_new (self, ep_store_pg_read_messages_async, store_pg_parse_messages_data,
+					 (GDestroyNotify)g_hash_table_unref, cancellable, callback, user_data);
+	g_autoptr (EpDbParams) params = store_pg_mailbox_params (task, account, mailbox);
+	g_autofree char *uid_array = NULL;
+
+	if (params == NULL)
+		return;
+	uid_array = store_pg_uid_array (uids, n_uids);
+	ep_db_params_add_text (params, uid_array);
+	ep_db_params_set_binary_results (params, TRUE);
+	store_pg_execute (self, task, "store_pg_read_messages", params);
+}
+
+static GHashTable *
+ep_store_pg_read_messages_finish (EpStore *store, GAsyncResult *result, GError **error)
+{
+	return (GHashTable *)store_pg_propagate_pointer (EP_STORE_PG (store), result, ep_store_pg_read_messages_async,
+							 error);
+}
+
+static gpointer
 store_pg_parse_structure (EpStorePg *self, GTask *task, EpDbResult *res, GError **error)
 {
 	if (ep_db_result_get_n_rows (res) != 1) {
@@ -2736,6 +2784,8 @@ ep_store_pg_iface_init (EpStoreInterface *iface)
 	iface->list_subscriptions_finish = ep_store_pg_list_subscriptions_finish;
 	iface->claim_recent_async = ep_store_pg_claim_recent_async;
 	iface->claim_recent_finish = ep_store_pg_claim_recent_finish;
+	iface->read_messages_async = ep_store_pg_read_messages_async;
+	iface->read_messages_finish = ep_store_pg_read_messages_finish;
 }
 
 static void

@@ -2,7 +2,9 @@
 """IMAP commands that are one store transaction, as clients see them: COPY
 and MOVE (flags, keywords and internal date kept, COPYUID, all or nothing
 over quota, MOVE seen by another session as expunges), MULTIAPPEND (RFC
-3502) and RENAME INBOX (RFC 9051 6.3.6).
+3502), RENAME INBOX (RFC 9051 6.3.6), and FETCH reading message data
+ahead in batches (ep_store_read_messages): every message answered with its
+own octets, in order, across batch boundaries of count and size.
 
 The daemon of test_imap.py (srv, append_limit = 100000), and a second one
 (qsrv) whose accounts have a quota.
@@ -11,6 +13,7 @@ import os
 import re
 import shutil
 import tempfile
+import uuid
 
 import pytest
 
@@ -412,3 +415,160 @@ def test_fetch_uses_the_stored_structure_else_parses(srv):
     assert other.startswith(b'BODYSTRUCTURE ("text" "plain"'), other
     r.close()
     m.logout()
+
+
+# ---------------------------------------------------------------------------
+# FETCH reads message data ahead, many messages a store read
+
+
+def multiappend(r, tag, box, messages):
+    """Appends @messages in one MULTIAPPEND (LITERAL+); their UIDs."""
+    text = ''.join(f' {{{len(x)}+}}\r\n' for x in messages)
+    parts = text.split('\r\n')
+    out = f'{tag} APPEND {box}'.encode()
+    for part, data in zip(parts, messages):
+        out += part.encode() + b'\r\n' + data
+    r.send(out + b'\r\n')
+    lines, t = r.until(tag)
+    m = re.match(rb'\S+ OK \[APPENDUID \d+ ([\d:,]+)\]', t)
+    assert m, t
+    uids = []
+    for part in m.group(1).split(b','):
+        first, _, last = part.partition(b':')
+        uids += range(int(first), int(last or first) + 1)
+    return uids
+
+
+def fetch_bodies(r, tag, command):
+    """(seq, uid, flags or None, the literal) of each FETCH response, in order, and the tagged line."""
+    lines, t = r.cmd(tag, command)
+    out = []
+    for line in lines:
+        m = re.fullmatch(rb'\* (\d+) FETCH \((.*?)\{(\d+)\}\r\n(.*)\)\r\n', line, re.S)
+        assert m, line[:200]
+        uid = re.search(rb'UID (\d+)', m.group(2))
+        flags = re.search(rb'FLAGS \(([^)]*)\)', m.group(2))
+        assert len(m.group(4)) == int(m.group(3)), line[:200]
+        out.append((int(m.group(1)), int(uid.group(1)) if uid else None, flags.group(1) if flags else None,
+                    m.group(4)))
+    return out, t
+
+
+def sized(n, size):
+    head = f'Subject: batch {n}\r\nMessage-ID: <batch{n}@store-ops.example>\r\n\r\n'.encode()
+    return head + (f'{n:04d}'.encode() * size)[:max(0, size - len(head))]
+
+
+def test_fetch_reads_ahead_across_batch_boundaries(srv):
+    # 150 small messages (more than two batches of 64), then 30 of ~95 kB
+    # (about eleven to the 1 MiB a batch holds), then small ones again
+    sizes = [200 + 37 * (i % 11) for i in range(150)] + [95000 + i for i in range(30)] + [300] * 20
+    bodies = [sized(i, size) for i, size in enumerate(sizes)]
+    r = Raw(srv)
+    r.login()
+    box = 'Batch' + uuid.uuid4().hex[:8]
+    _, t = r.cmd('c', f'CREATE {box}')
+    assert t.startswith(b'c OK'), t
+    uids, group = [], []
+    for body in bodies + [None]:
+        # a MULTIAPPEND holds at most append_limit (100000 here) + 64 KiB
+        if group and (body is None or sum(map(len, group)) + len(body) > 100000):
+            uids += multiappend(r, f'a{len(uids)}', box, group)
+            group = []
+        group.append(body)
+    assert uids == list(range(1, len(bodies) + 1))
+    # some are expunged by another session: gaps in what is read together
+    gone = [3, 64, 65, 66, 129, 151, 152, 170, 190]
+    _, t = r.cmd('s', f'SELECT {box}')
+    assert t.startswith(b's OK'), t
+    m = imaps(srv)
+    ok(m.select(box))
+    ok(m.uid('STORE', ','.join(map(str, gone)), '+FLAGS.SILENT', '(\\Deleted)'))
+    ok(m.expunge())
+    m.logout()
+    _, t = r.cmd('n', 'NOOP')
+    assert t.startswith(b'n OK'), t
+    kept = [u for u in uids if u not in gone]
+
+    # the Subject field of every message, in order
+    got, t = fetch_bodies(r, 'h', 'FETCH 1:* (BODY.PEEK[HEADER.FIELDS (Subject)])')
+    assert t == b'h OK FETCH completed\r\n', t
+    assert [(seq, body) for seq, _, _, body in got] == \
+        [(seq, f'Subject: batch {u - 1}\r\n\r\n'.encode()) for seq, u in enumerate(kept, 1)]
+
+    # every message's octets, of a set with holes, by UID
+    wanted = [u for u in kept if u <= 60 or 100 <= u <= 140 or u >= 160]
+    got, t = fetch_bodies(r, 'b', 'UID FETCH 1:60,100:140,160:* (BODY.PEEK[])')
+    assert t == b'b OK UID FETCH completed\r\n', t
+    assert [uid for _, uid, _, _ in got] == wanted
+    assert [body for _, _, _, body in got] == [bodies[u - 1] for u in wanted]
+    assert [seq for seq, _, _, _ in got] == [kept.index(u) + 1 for u in wanted]
+
+    # a partial of each, and the tree the store keeps with the data (the
+    # large ones take the stored-structure path, then the read ahead)
+    got, t = fetch_bodies(r, 'p', 'UID FETCH 140:185 (BODYSTRUCTURE BODY.PEEK[TEXT]<4.8>)')
+    assert t == b'p OK UID FETCH completed\r\n', t
+    assert [(uid, body) for _, uid, _, body in got] == \
+        [(u, bodies[u - 1].split(b'\r\n\r\n', 1)[1][4:12]) for u in kept if 140 <= u <= 185]
+
+    # without PEEK: each message answered is \Seen, and says so
+    got, t = fetch_bodies(r, 'q', 'UID FETCH 100:200 (BODY[HEADER.FIELDS (Message-ID)])')
+    assert t == b'q OK UID FETCH completed\r\n', t
+    assert [(uid, flags, body) for _, uid, flags, body in got] == \
+        [(u, b'\\Seen', f'Message-ID: <batch{u - 1}@store-ops.example>\r\n\r\n'.encode())
+         for u in kept if u >= 100]
+    lines, t = r.cmd('f', 'UID SEARCH UNSEEN')
+    lines = [x for x in lines if x.startswith(b'* SEARCH')]
+    assert lines == [('* SEARCH ' + ' '.join(str(u) for u in kept if u < 100) + '\r\n').encode()], lines
+
+    # a FETCH whose client goes away while batches are read: the daemon
+    # goes on serving others (the fixture checks its log)
+    r.send('z UID FETCH 1:* (BODY.PEEK[])\r\n')
+    r.close()
+    r2 = Raw(srv)
+    r2.login()
+    _, t = r2.cmd('e', f'EXAMINE {box}')
+    assert t.startswith(b'e OK'), t
+    got, t = fetch_bodies(r2, 'l', f'UID FETCH {kept[-1]} (BODY.PEEK[])')
+    assert [(uid, body) for _, uid, _, body in got] == [(kept[-1], bodies[kept[-1] - 1])], got
+    r2.close()
+
+
+def test_fetch_read_ahead_keeps_binary_failures_and_changedsince(srv):
+    plain = [b'Subject: plain %d\r\n\r\nplain body %d\r\n' % (i, i) for i in range(6)]
+    bad = (b'Subject: undecodable\r\nMIME-Version: 1.0\r\n'
+           b'Content-Type: application/octet-stream\r\nContent-Transfer-Encoding: x-uuencode\r\n\r\n'
+           b'begin 644 x\r\n')
+    messages = plain[:3] + [bad] + plain[3:]
+    r = Raw(srv)
+    r.login()
+    box = 'Bin' + uuid.uuid4().hex[:8]
+    _, t = r.cmd('e', 'ENABLE CONDSTORE')
+    assert t.startswith(b'e OK'), t
+    _, t = r.cmd('c', f'CREATE {box}')
+    assert t.startswith(b'c OK'), t
+    assert multiappend(r, 'a', box, messages) == list(range(1, 8))
+    _, t = r.cmd('s', f'SELECT {box}')
+    assert t.startswith(b's OK'), t
+    # one message of the batch cannot be decoded: it gets no answer and
+    # keeps no \Seen; the others are answered and seen
+    lines, t = r.cmd('b', 'FETCH 1:* (BINARY[1])')
+    assert t == b'b NO [UNKNOWN-CTE] Cannot decode the content-transfer-encoding of a part\r\n', t
+    assert [re.sub(rb' MODSEQ \(\d+\)', b'', x) for x in lines] == \
+        [b'* %d FETCH (UID %d FLAGS (\\Seen) BINARY[1] {%d}\r\n%s)\r\n'
+         % (n, n, len(body.split(b'\r\n\r\n', 1)[1]), body.split(b'\r\n\r\n', 1)[1])
+         for n, body in enumerate(messages, 1) if body is not bad], lines
+    lines, t = r.cmd('u', 'UID SEARCH UNSEEN')
+    lines = [x for x in lines if x.startswith(b'* SEARCH')]
+    assert lines == [b'* SEARCH 4\r\n'], lines
+    # CHANGEDSINCE: only the messages changed since are read and answered
+    # (message 4's \Seen taken back is the newest change so far)
+    lines, t = r.cmd('m', 'FETCH 1:* (MODSEQ)')
+    since = max(int(re.search(rb'MODSEQ \((\d+)\)', x).group(1)) for x in lines)
+    assert len(lines) == 7 and since == int(re.search(rb'MODSEQ \((\d+)\)', lines[3]).group(1)), lines
+    _, t = r.cmd('f', 'UID STORE 2,5,6 +FLAGS.SILENT (\\Flagged)')
+    assert t.startswith(b'f OK'), t
+    got, t = fetch_bodies(r, 'g', f'UID FETCH 1:* (BODY.PEEK[]) (CHANGEDSINCE {since})')
+    assert t == b'g OK UID FETCH completed\r\n', t
+    assert [(uid, body) for _, uid, _, body in got] == [(u, messages[u - 1]) for u in (2, 5, 6)]
+    r.close()

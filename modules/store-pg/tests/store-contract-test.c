@@ -1179,6 +1179,81 @@ test_structure (void)
 	g_assert_null (missing);
 }
 
+static GHashTable *
+read_messages (const char *account, const char *mailbox, const guint32 *uids, guint n_uids, GError **error)
+{
+	GAsyncResult *r = NULL;
+	GHashTable *messages;
+
+	ep_store_read_messages_async (store, account, mailbox, uids, n_uids, NULL, test_on_result, &r);
+	messages = ep_store_read_messages_finish (store, test_wait (&r), error);
+	g_object_unref (r);
+	return messages;
+}
+
+/* several messages in one read: those found, each as a read of it alone
+ * gives it; a UID that does not exist is absent */
+static void
+test_read_messages (void)
+{
+	const char *texts[] = {MESSAGE ("batch-one"), MESSAGE ("batch-two"),
+			       "Subject: three\r\n\r\nbinary \x01\x7f\xff\r\n"};
+	g_autoptr (GError) error = NULL;
+	g_autoptr (GHashTable) all = NULL;
+	g_autoptr (GHashTable) none = NULL;
+	g_autoptr (GHashTable) missing = NULL;
+	g_autoptr (GArray) gone = NULL;
+	guint32 uids[G_N_ELEMENTS (texts)];
+	guint32 wanted[5];
+
+	g_assert_true (create_account ("batch", EP_STRV ("batch@example.org"), FALSE, 0, &error));
+	for (guint i = 0; i < G_N_ELEMENTS (texts); i++) {
+		g_autoptr (EpStoreDelivery) d = append ("batch", "INBOX", texts[i], &error);
+		g_assert_no_error (error);
+		uids[i] = d->uid;
+	}
+	/* the second is expunged, and one more was never there */
+	gone = expunge ("batch", "INBOX", &uids[1], 1, &error);
+	g_assert_no_error (error);
+	g_assert_cmpuint (gone->len, ==, 1);
+	wanted[0] = uids[2];
+	wanted[1] = uids[1];
+	wanted[2] = uids[0];
+	wanted[3] = uids[2] + 10;
+	wanted[4] = uids[0];
+	all = read_messages ("batch", "inbox", wanted, G_N_ELEMENTS (wanted), &error);
+	g_assert_no_error (error);
+	g_assert_cmpuint (g_hash_table_size (all), ==, 2);
+	g_assert_false (g_hash_table_contains (all, GUINT_TO_POINTER (uids[1])));
+	g_assert_false (g_hash_table_contains (all, GUINT_TO_POINTER (uids[2] + 10)));
+	for (guint i = 0; i < G_N_ELEMENTS (texts); i += 2) {
+		GBytes *batched = g_hash_table_lookup (all, GUINT_TO_POINTER (uids[i]));
+		g_autoptr (GBytes) single = NULL;
+		GAsyncResult *r = NULL;
+
+		ep_store_read_message_async (store, "batch", "INBOX", uids[i], NULL, test_on_result, &r);
+		single = ep_store_read_message_finish (store, test_wait (&r), &error);
+		g_object_unref (r);
+		g_assert_no_error (error);
+		g_assert_nonnull (batched);
+		g_assert_true (g_bytes_equal (batched, single));
+		g_assert_cmpmem (g_bytes_get_data (batched, NULL), g_bytes_get_size (batched), texts[i],
+				 strlen (texts[i]));
+	}
+
+	/* nothing asked, nothing found: an empty table */
+	none = read_messages ("batch", "INBOX", NULL, 0, &error);
+	g_assert_no_error (error);
+	g_assert_cmpuint (g_hash_table_size (none), ==, 0);
+	missing = read_messages ("batch", "Nope", uids, 1, &error);
+	g_assert_error (error, EP_ERROR, EP_ERROR_NOT_FOUND);
+	g_assert_null (missing);
+	g_clear_error (&error);
+	missing = read_messages ("nobody", "INBOX", uids, 1, &error);
+	g_assert_error (error, EP_ERROR, EP_ERROR_NOT_FOUND);
+	g_assert_null (missing);
+}
+
 static void
 test_on_inbox_changed (const EpMailboxChangedEvent *event, gpointer user_data)
 {
@@ -2161,6 +2236,7 @@ static const struct {
     {"/store/messages/copy-over-quota", test_copy_quota},
     {"/store/messages/append-many", test_append_many},
     {"/store/messages/structure", test_structure},
+    {"/store/messages/read-many", test_read_messages},
     {"/store/mailboxes/rename-inbox", test_rename_inbox},
     {"/store/mailboxes/rename-with-children", test_rename},
     {"/store/mailboxes/lifecycle", test_mailbox_lifecycle},
