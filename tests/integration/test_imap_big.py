@@ -17,6 +17,8 @@ import socket
 import threading
 import time
 
+import pytest
+
 from test_imap import srv, tmp_root, imaps, ok, HOSTNAME, PASSWORDS  # noqa: F401 (fixtures)
 from test_imap import pytestmark  # noqa: F401 (the same skips)
 
@@ -76,6 +78,12 @@ def status_kib(pid, field):
             if line.startswith(field + ':'):
                 return int(line.split()[1])
     raise AssertionError(f'no {field} in /proc/{pid}/status')
+
+
+def under_asan(pid):
+    """Whether the daemon runs with AddressSanitizer's allocator."""
+    with open(f'/proc/{pid}/maps') as f:
+        return 'libasan' in f.read()
 
 
 def reset_peak(pid):
@@ -239,5 +247,12 @@ def test_ten_thousand_messages_fetched_in_bounded_memory(srv):
     c.close()
     print(f'fill {fill_s:.1f} s, fetches {fetch_s:.1f} s; RSS before {before} KiB, '
           f'peak {peak} KiB, after {after} KiB')
+    if under_asan(pid):
+        # AddressSanitizer keeps freed blocks in its quarantine (256 MiB by
+        # default) instead of reusing them, so the resident set grows with
+        # what was freed: the bound says nothing there.  The fetches above
+        # were still checked message by message.
+        pytest.skip(f'RSS bound not checked under AddressSanitizer (quarantine): '
+                    f'before {before} KiB, peak {peak} KiB, after {after} KiB')
     assert (peak - before) * 1024 < MAX_GROWTH, (before, peak, after)
     assert (after - before) * 1024 < MAX_GROWTH, (before, peak, after)
