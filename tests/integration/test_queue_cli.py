@@ -205,8 +205,11 @@ def test_queue_cli_retry_wakes_the_daemon_and_leaves_leases_alone(queued):
         assert r.returncode == 0, r.stderr
         assert r.stdout.strip() == f'{qid}: 1 recipient due now, 1 being delivered now (left alone)'
         # the daemon polls hourly: only the NOTIFY explains a prompt attempt
+        # attempts counts the claim; last_status is written when the attempt
+        # ends, a moment later: wait for both
         wait_for(lambda: recipient(queued, qid, 'x@far.test', 'attempts') == '1', 15, 'an attempt')
-        assert recipient(queued, qid, 'x@far.test', 'last_status') == '4.4.1'
+        wait_for(lambda: recipient(queued, qid, 'x@far.test', 'last_status') != '', 15, 'the attempt to end')
+        assert recipient(queued, qid, 'x@far.test', 'attempts, last_status') == '1|4.4.1'
         # the leased recipient is untouched: still its worker's
         assert recipient(queued, qid, 'y@far.test',
                          "attempts, lease_owner, next_attempt > now() + interval '23 hours'") == '0|ghost-node|t'
