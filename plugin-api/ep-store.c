@@ -81,6 +81,16 @@ ep_store_copy_free (EpStoreCopy *copy)
 	g_free (copy);
 }
 
+void
+ep_store_message_data_free (EpStoreMessageData *message)
+{
+	if (message == NULL)
+		return;
+	g_clear_pointer (&message->data, g_bytes_unref);
+	g_clear_pointer (&message->structure, g_bytes_unref);
+	g_free (message);
+}
+
 const char *
 ep_store_account_source_to_string (EpStoreAccountSource source)
 {
@@ -758,4 +768,31 @@ ep_store_read_messages_finish (EpStore *self, GAsyncResult *result, GError **err
 	iface = EP_STORE_GET_IFACE (self);
 	g_return_val_if_fail (iface->read_messages_finish != NULL, NULL);
 	return iface->read_messages_finish (self, result, error);
+}
+
+void
+ep_store_read_messages_full_async (EpStore *self, const char *account, const char *mailbox, const guint32 *uids,
+				   guint n_uids, EpStoreReadFlags flags, GCancellable *cancellable,
+				   GAsyncReadyCallback callback, gpointer user_data)
+{
+	EpStoreInterface *iface;
+
+	g_return_if_fail (EP_IS_STORE (self));
+	g_return_if_fail (uids != NULL || n_uids == 0);
+	g_return_if_fail ((flags & (EP_STORE_READ_DATA | EP_STORE_READ_STRUCTURE)) != 0);
+	iface = EP_STORE_GET_IFACE (self);
+	g_return_if_fail (iface->read_messages_full_async != NULL);
+	iface->read_messages_full_async (self, account, mailbox, uids, n_uids, flags, cancellable, callback, user_data);
+}
+
+GHashTable *
+ep_store_read_messages_full_finish (EpStore *self, GAsyncResult *result, GError **error)
+{
+	EpStoreInterface *iface;
+
+	g_return_val_if_fail (EP_IS_STORE (self), NULL);
+	g_return_val_if_fail (error == NULL || *error == NULL, NULL);
+	iface = EP_STORE_GET_IFACE (self);
+	g_return_val_if_fail (iface->read_messages_full_finish != NULL, NULL);
+	return iface->read_messages_full_finish (self, result, error);
 }

@@ -152,12 +152,25 @@ typedef struct {
 	gint64 internal_date;	     /* seconds since the epoch, 0 for now */
 } EpStoreAppendItem;
 
+/* what ep_store_read_messages_full_async() reads of each message */
+typedef enum {
+	EP_STORE_READ_DATA = 1 << 0,	  /* the message as it was stored */
+	EP_STORE_READ_STRUCTURE = 1 << 1, /* its serialized MIME tree */
+} EpStoreReadFlags;
+
+/* one message of ep_store_read_messages_full_async() */
+typedef struct {
+	GBytes *data;	   /* (nullable): %NULL unless EP_STORE_READ_DATA */
+	GBytes *structure; /* (nullable): %NULL unless EP_STORE_READ_STRUCTURE; empty: stored without one */
+} EpStoreMessageData;
+
 EP_API void ep_store_account_free (EpStoreAccount *account);
 EP_API void ep_store_mailbox_free (EpStoreMailbox *mailbox);
 EP_API void ep_store_message_free (EpStoreMessage *message);
 EP_API void ep_store_delivery_free (EpStoreDelivery *delivery);
 EP_API void ep_store_flag_change_free (EpStoreFlagChange *change);
 EP_API void ep_store_copy_free (EpStoreCopy *copy);
+EP_API void ep_store_message_data_free (EpStoreMessageData *message);
 
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (EpStoreAccount, ep_store_account_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (EpStoreMailbox, ep_store_mailbox_free)
@@ -165,6 +178,7 @@ G_DEFINE_AUTOPTR_CLEANUP_FUNC (EpStoreMessage, ep_store_message_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (EpStoreDelivery, ep_store_delivery_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (EpStoreFlagChange, ep_store_flag_change_free)
 G_DEFINE_AUTOPTR_CLEANUP_FUNC (EpStoreCopy, ep_store_copy_free)
+G_DEFINE_AUTOPTR_CLEANUP_FUNC (EpStoreMessageData, ep_store_message_data_free)
 
 EP_API const char *ep_store_account_source_to_string (EpStoreAccountSource source);
 
@@ -273,8 +287,12 @@ struct _EpStoreInterface {
 				     guint n_uids, GCancellable *cancellable, GAsyncReadyCallback callback,
 				     gpointer user_data);
 	GHashTable *(*read_messages_finish) (EpStore *self, GAsyncResult *result, GError **error);
+	void (*read_messages_full_async) (EpStore *self, const char *account, const char *mailbox, const guint32 *uids,
+					  guint n_uids, EpStoreReadFlags flags, GCancellable *cancellable,
+					  GAsyncReadyCallback callback, gpointer user_data);
+	GHashTable *(*read_messages_full_finish) (EpStore *self, GAsyncResult *result, GError **error);
 
-	gpointer padding[2];
+	gpointer padding[8];
 };
 
 /* ---- accounts ------------------------------------------------------------ */
@@ -415,6 +433,20 @@ EP_API void ep_store_read_messages_async (EpStore *self, const char *account, co
 					  gpointer user_data);
 EP_API G_GNUC_WARN_UNUSED_RESULT GHashTable *ep_store_read_messages_finish (EpStore *self, GAsyncResult *result,
 									    GError **error);
+
+/* As ep_store_read_messages_async(), in one round trip too, but reads of
+ * each message what @flags asks (at least one of them): its octets, its
+ * serialized MIME tree (as ep_store_read_structure_async() gives it), or
+ * both, so that a caller needing the tree gets it with the octets, and
+ * the trees of many messages in one read.
+ * Returns: (transfer container) (element-type guint32 EpStoreMessageData):
+ * UID (GUINT_TO_POINTER) → what was read of it */
+EP_API void ep_store_read_messages_full_async (EpStore *self, const char *account, const char *mailbox,
+					       const guint32 *uids, guint n_uids, EpStoreReadFlags flags,
+					       GCancellable *cancellable, GAsyncReadyCallback callback,
+					       gpointer user_data);
+EP_API G_GNUC_WARN_UNUSED_RESULT GHashTable *ep_store_read_messages_full_finish (EpStore *self, GAsyncResult *result,
+										 GError **error);
 
 /* The message's MIME structure as the store keeps it, computed once at
  * delivery: ep_mime_message_deserialize() rebuilds the tree, whose offsets

@@ -143,6 +143,13 @@ static const struct {
     {"store_pg_read_messages", "SELECT mb.id, s.uid, b.data FROM (" STORE_PG_MAILBOX_SQL ") mb "
 			       "LEFT JOIN (store_messages s JOIN store_blobs b ON b.hash = s.blob_hash) "
 			       "ON s.mailbox_id = mb.id AND s.uid = ANY($3::bigint[])"},
+    /* as store_pg_read_messages, with the tree of each message */
+    {"store_pg_read_messages_full", "SELECT mb.id, s.uid, b.data, s.structure FROM (" STORE_PG_MAILBOX_SQL ") mb "
+				    "LEFT JOIN (store_messages s JOIN store_blobs b ON b.hash = s.blob_hash) "
+				    "ON s.mailbox_id = mb.id AND s.uid = ANY($3::bigint[])"},
+    /* the trees alone: the blobs are not touched */
+    {"store_pg_read_structures", "SELECT mb.id, s.uid, s.structure FROM (" STORE_PG_MAILBOX_SQL ") mb "
+				 "LEFT JOIN store_messages s ON s.mailbox_id = mb.id AND s.uid = ANY($3::bigint[])"},
     {"store_pg_read_structure", "SELECT s.structure FROM (" STORE_PG_MAILBOX_SQL ") mb "
 				"JOIN store_messages s ON s.mailbox_id = mb.id AND s.uid = $3::bigint"},
     {"store_pg_store_flags",
@@ -2437,6 +2444,70 @@ ep_store_pg_read_messages_finish (EpStore *store, GAsyncResult *result, GError *
 							 error);
 }
 
+/* the rows of store_pg_read_messages (mailbox, uid, data),
+ * store_pg_read_structures (mailbox, uid, structure) or
+ * store_pg_read_messages_full (mailbox, uid, data, structure) */
+static gpointer
+store_pg_parse_messages_full (EpStorePg *self, GTask *task, EpDbResult *res, GError **error)
+{
+	gboolean with_data = g_strcmp0 (ep_db_result_get_column_name (res, 2), "data") == 0;
+	gint structure_col = ep_db_result_get_n_columns (res) == 4 ? 3 : with_data ? -1 : 2;
+	g_autoptr (GHashTable) messages =
+	    g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify)ep_store_message_data_free);
+
+	if (ep_db_result_get_n_rows (res) == 0) {
+		g_set_error (error, EP_ERROR, EP_ERROR_NOT_FOUND, "no such mailbox");
+		return NULL;
+	}
+	for (guint i = 0; i < ep_db_result_get_n_rows (res); i++) {
+		EpStoreMessageData *m;
+
+		if (ep_db_result_is_null (res, i, 1))
+			continue;
+		m = g_new0 (EpStoreMessageData, 1);
+		if (with_data)
+			m->data = ep_db_result_get_bytes (res, i, 2);
+		/* a message stored without its tree: an empty one */
+		if (structure_col >= 0)
+			m->structure = ep_db_result_is_null (res, i, (guint)structure_col)
+					   ? g_bytes_new (NULL, 0)
+					   : ep_db_result_get_bytes (res, i, (guint)structure_col);
+		g_hash_table_insert (messages, GUINT_TO_POINTER ((guint32)ep_db_result_get_int64 (res, i, 1)), m);
+	}
+	return g_steal_pointer (&messages);
+}
+
+static void
+ep_store_pg_read_messages_full_async (EpStore *store, const char *account, const char *mailbox, const guint32 *uids,
+				      guint n_uids, EpStoreReadFlags flags, GCancellable *cancellable,
+				      GAsyncReadyCallback callback, gpointer user_data)
+{
+	EpStorePg *self = EP_STORE_PG (store);
+	GTask *task = store_pg_task_new (self, ep_store_pg_read_messages_full_async, store_pg_parse_messages_full,
+					 (GDestroyNotify)g_hash_table_unref, cancellable, callback, user_data);
+	g_autoptr (EpDbParams) params = store_pg_mailbox_params (task, account, mailbox);
+	g_autofree char *uid_array = NULL;
+	const char *statement = "store_pg_read_messages_full";
+
+	if (params == NULL)
+		return;
+	if ((flags & EP_STORE_READ_STRUCTURE) == 0)
+		statement = "store_pg_read_messages";
+	else if ((flags & EP_STORE_READ_DATA) == 0)
+		statement = "store_pg_read_structures"; /* the blobs are not touched */
+	uid_array = store_pg_uid_array (uids, n_uids);
+	ep_db_params_add_text (params, uid_array);
+	ep_db_params_set_binary_results (params, TRUE);
+	store_pg_execute (self, task, statement, params);
+}
+
+static GHashTable *
+ep_store_pg_read_messages_full_finish (EpStore *store, GAsyncResult *result, GError **error)
+{
+	return (GHashTable *)store_pg_propagate_pointer (EP_STORE_PG (store), result,
+							 ep_store_pg_read_messages_full_async, error);
+}
+
 static gpointer
 store_pg_parse_structure (EpStorePg *self, GTask *task, EpDbResult *res, GError **error)
 {
@@ -2786,6 +2857,8 @@ ep_store_pg_iface_init (EpStoreInterface *iface)
 	iface->claim_recent_finish = ep_store_pg_claim_recent_finish;
 	iface->read_messages_async = ep_store_pg_read_messages_async;
 	iface->read_messages_finish = ep_store_pg_read_messages_finish;
+	iface->read_messages_full_async = ep_store_pg_read_messages_full_async;
+	iface->read_messages_full_finish = ep_store_pg_read_messages_full_finish;
 }
 
 static void

@@ -1254,6 +1254,120 @@ test_read_messages (void)
 	g_assert_null (missing);
 }
 
+static GHashTable *
+read_messages_full (const char *account, const char *mailbox, const guint32 *uids, guint n_uids, EpStoreReadFlags flags,
+		    GError **error)
+{
+	GAsyncResult *r = NULL;
+	GHashTable *messages;
+
+	ep_store_read_messages_full_async (store, account, mailbox, uids, n_uids, flags, NULL, test_on_result, &r);
+	messages = ep_store_read_messages_full_finish (store, test_wait (&r), error);
+	g_object_unref (r);
+	return messages;
+}
+
+/* several messages in one read with their trees, or their trees alone, or
+ * their octets alone: each as the single reads give it; a message stored
+ * without a tree has an empty one; a UID that does not exist is absent */
+static void
+test_read_messages_full (void)
+{
+	const char *texts[] = {"From: a@example.org\r\nSubject: full\r\nMIME-Version: 1.0\r\n"
+			       "Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\n"
+			       "Content-Type: text/plain\r\n\r\none\r\n--b\r\nContent-Type: text/html\r\n\r\n"
+			       "<p>two</p>\r\n--b--\r\n",
+			       MESSAGE ("full-two"), "Subject: three\r\n\r\nbinary \x01\x7f\xff\r\n",
+			       MESSAGE ("full-four")};
+	const EpStoreReadFlags modes[] = {EP_STORE_READ_DATA | EP_STORE_READ_STRUCTURE, EP_STORE_READ_STRUCTURE,
+					  EP_STORE_READ_DATA};
+	g_autoptr (GError) error = NULL;
+	g_autoptr (GHashTable) none = NULL;
+	g_autoptr (GHashTable) missing = NULL;
+	g_autoptr (GArray) gone = NULL;
+	guint32 uids[G_N_ELEMENTS (texts)];
+	guint32 wanted[5];
+	g_autofree char *sql = NULL;
+
+	g_assert_true (create_account ("full", EP_STRV ("full@example.org"), FALSE, 0, &error));
+	for (guint i = 0; i < G_N_ELEMENTS (texts); i++) {
+		g_autoptr (EpStoreDelivery) d = append ("full", "INBOX", texts[i], &error);
+		g_assert_no_error (error);
+		uids[i] = d->uid;
+	}
+	/* the second is expunged, the fourth loses its tree, and one more
+	 * was never there */
+	gone = expunge ("full", "INBOX", &uids[1], 1, &error);
+	g_assert_no_error (error);
+	g_assert_cmpuint (gone->len, ==, 1);
+	sql = g_strdup_printf ("WITH u AS (UPDATE store_messages s SET structure = NULL FROM store_mailboxes m, "
+			       "store_accounts a WHERE s.mailbox_id = m.id AND m.account_id = a.id "
+			       "AND a.name = 'full' AND m.name = 'INBOX' AND s.uid = %u RETURNING 1) "
+			       "SELECT count(*) FROM u",
+			       uids[3]);
+	g_assert_cmpint (test_query_int (sql), ==, 1);
+	wanted[0] = uids[3];
+	wanted[1] = uids[1];
+	wanted[2] = uids[0];
+	wanted[3] = uids[3] + 10;
+	wanted[4] = uids[2];
+	for (guint k = 0; k < G_N_ELEMENTS (modes); k++) {
+		g_autoptr (GHashTable) all =
+		    read_messages_full ("full", "inbox", wanted, G_N_ELEMENTS (wanted), modes[k], &error);
+
+		g_assert_no_error (error);
+		g_assert_cmpuint (g_hash_table_size (all), ==, 3);
+		g_assert_false (g_hash_table_contains (all, GUINT_TO_POINTER (uids[1])));
+		g_assert_false (g_hash_table_contains (all, GUINT_TO_POINTER (uids[3] + 10)));
+		for (guint i = 0; i < G_N_ELEMENTS (texts); i++) {
+			const EpStoreMessageData *batched = g_hash_table_lookup (all, GUINT_TO_POINTER (uids[i]));
+			g_autoptr (GBytes) single = NULL;
+			g_autoptr (GBytes) tree = NULL;
+
+			if (i == 1)
+				continue;
+			g_assert_nonnull (batched);
+			if ((modes[k] & EP_STORE_READ_DATA) != 0) {
+				g_assert_nonnull (batched->data);
+				g_assert_cmpmem (g_bytes_get_data (batched->data, NULL),
+						 g_bytes_get_size (batched->data), texts[i], strlen (texts[i]));
+			} else {
+				g_assert_null (batched->data);
+			}
+			if ((modes[k] & EP_STORE_READ_STRUCTURE) == 0) {
+				g_assert_null (batched->structure);
+				continue;
+			}
+			g_assert_nonnull (batched->structure);
+			single = read_structure ("full", "INBOX", uids[i], &error);
+			g_assert_no_error (error);
+			g_assert_true (g_bytes_equal (batched->structure, single));
+			if (i == 3) {
+				g_assert_cmpuint (g_bytes_get_size (batched->structure), ==, 0);
+			} else {
+				g_autoptr (EpMimeMessage) parsed = ep_mime_message_parse (texts[i], strlen (texts[i]));
+				tree = ep_mime_message_serialize (parsed);
+				g_assert_true (g_bytes_equal (batched->structure, tree));
+			}
+		}
+	}
+
+	/* nothing asked, nothing found: an empty table */
+	none = read_messages_full ("full", "INBOX", NULL, 0, EP_STORE_READ_STRUCTURE, &error);
+	g_assert_no_error (error);
+	g_assert_cmpuint (g_hash_table_size (none), ==, 0);
+	for (guint k = 0; k < G_N_ELEMENTS (modes); k++) {
+		missing = read_messages_full ("full", "Nope", uids, 1, modes[k], &error);
+		g_assert_error (error, EP_ERROR, EP_ERROR_NOT_FOUND);
+		g_assert_null (missing);
+		g_clear_error (&error);
+		missing = read_messages_full ("nobody", "INBOX", uids, 1, modes[k], &error);
+		g_assert_error (error, EP_ERROR, EP_ERROR_NOT_FOUND);
+		g_assert_null (missing);
+		g_clear_error (&error);
+	}
+}
+
 static void
 test_on_inbox_changed (const EpMailboxChangedEvent *event, gpointer user_data)
 {
@@ -2237,6 +2351,7 @@ static const struct {
     {"/store/messages/append-many", test_append_many},
     {"/store/messages/structure", test_structure},
     {"/store/messages/read-many", test_read_messages},
+    {"/store/messages/read-many-full", test_read_messages_full},
     {"/store/mailboxes/rename-inbox", test_rename_inbox},
     {"/store/mailboxes/rename-with-children", test_rename},
     {"/store/mailboxes/lifecycle", test_mailbox_lifecycle},
