@@ -85,8 +85,7 @@ struct _ImapFetchOp {
 	gboolean with_modseq; /* MODSEQ (and UID) in every response */
 	GArray *newly_seen;   /* UIDs this FETCH set \Seen on, ascending */
 	GArray *failed;	      /* UIDs a BINARY part of which could not be decoded: NO [UNKNOWN-CTE] */
-	EpMimeMessage *mime;  /* (nullable): the stored tree of the message being read */
-	GHashTable *prefetch; /* uid → GBytes: read ahead, dropped as written */
+	GHashTable *prefetch; /* uid → EpStoreMessageData: read ahead, dropped as written */
 	guint prefetch_end;   /* the uids before this index were asked for: absent from prefetch, gone */
 };
 
@@ -97,7 +96,6 @@ imap_fetch_op_free (ImapFetchOp *op)
 		op->self->fetch = NULL;
 	imap_fetch_items_clear (&op->items);
 	g_clear_pointer (&op->vanished_set, g_array_unref);
-	g_clear_pointer (&op->mime, ep_mime_message_unref);
 	g_array_unref (op->uids);
 	g_array_unref (op->newly_seen);
 	g_array_unref (op->failed);
@@ -313,55 +311,105 @@ imap_fetch_on_parsed (GObject *source, GAsyncResult *res, gpointer user_data)
 	imap_fetch_next (op);
 }
 
-/* The octets of the message at op->next are here (%NULL: not read, with
- * @error, or %NULL for one expunged meanwhile): its response is written, or
- * a large message goes to the worker pool to be parsed first.  Returns
- * %FALSE in that case, where imap_fetch_on_parsed() goes on. */
+/* The message at op->next, @data, has no usable tree (stored without one,
+ * or unreadable): it is parsed, on the worker pool when it is large.
+ * Returns %FALSE in that case, where imap_fetch_on_parsed() goes on;
+ * %TRUE when its response was written. */
 static gboolean
-imap_fetch_take_data (ImapFetchOp *op, GBytes *data, const GError *error)
+imap_fetch_parse_message (ImapFetchOp *op, GBytes *data, const char *why)
 {
 	ImapSession *self = op->self;
 	guint32 uid = g_array_index (op->uids, guint32, op->next);
 	const EpStoreMessage *m = g_hash_table_lookup (op->messages, GUINT_TO_POINTER (uid));
-	g_autoptr (EpMimeMessage) stored = g_steal_pointer (&op->mime);
+	g_autoptr (EpMimeMessage) mime = NULL;
 
 	op->next++;
-	if (data == NULL) {
-		/* expunged meanwhile: nothing to say of it */
-		if (error != NULL && !g_error_matches (error, EP_ERROR, EP_ERROR_NOT_FOUND))
-			ep_log_warning (IMAP_MODULE, self->id, "FETCH of UID %u: %s", uid, error->message);
-	} else if (stored != NULL || !op->items.need_mime) {
-		imap_fetch_write (op, m, data, stored);
-	} else if (g_bytes_get_size (data) > IMAP_PARSE_IN_POOL &&
-		   ep_context_get_worker_pool (self->server->ctx) != NULL) {
-		/* stored without its tree: a large message is parsed on the
-		 * worker pool */
+	ep_log_debug (IMAP_MODULE, self->id, "UID %u parsed for FETCH: %s", uid, why);
+	if (g_bytes_get_size (data) > IMAP_PARSE_IN_POOL && ep_context_get_worker_pool (self->server->ctx) != NULL) {
 		GTask *task = g_task_new (NULL, NULL, imap_fetch_on_parsed, op);
 		g_task_set_task_data (task, g_bytes_ref (data), (GDestroyNotify)g_bytes_unref);
 		ep_worker_pool_run (ep_context_get_worker_pool (self->server->ctx), task, imap_fetch_parse_thread);
 		g_object_unref (task);
 		return FALSE;
-	} else {
-		g_autoptr (EpMimeMessage) mime =
-		    ep_mime_message_parse (g_bytes_get_data (data, NULL), g_bytes_get_size (data));
-		imap_fetch_write (op, m, data, mime);
 	}
+	mime = ep_mime_message_parse (g_bytes_get_data (data, NULL), g_bytes_get_size (data));
+	imap_fetch_write (op, m, data, mime);
 	return TRUE;
 }
 
+/* the octets of a message whose tree was read without them and is
+ * missing: read alone to be parsed */
 static void
 imap_fetch_on_read (GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	ImapFetchOp *op = user_data;
 	g_autoptr (GError) error = NULL;
 	g_autoptr (GBytes) data = ep_store_read_message_finish (EP_STORE (source), res, &error);
+	guint32 uid = g_array_index (op->uids, guint32, op->next);
 
 	if (op->self->closing) {
 		imap_fetch_op_free (op);
 		return;
 	}
-	if (imap_fetch_take_data (op, data, error))
+	if (data == NULL) {
+		/* expunged meanwhile: nothing to say of it */
+		if (!g_error_matches (error, EP_ERROR, EP_ERROR_NOT_FOUND))
+			ep_log_warning (IMAP_MODULE, op->self->id, "FETCH of UID %u: %s", uid, error->message);
+		op->next++;
 		imap_fetch_next (op);
+		return;
+	}
+	if (imap_fetch_parse_message (op, data, "no usable stored structure"))
+		imap_fetch_next (op);
+}
+
+/* What was read of the message at op->next is here (%NULL: not read, with
+ * @error, or %NULL for one expunged meanwhile): its response is written
+ * with its stored tree.  Without a usable tree the message is parsed (its
+ * octets read first when only the tree was).  Returns %FALSE while that
+ * goes on (its callback carries on); %TRUE when the response was written. */
+static gboolean
+imap_fetch_take (ImapFetchOp *op, const EpStoreMessageData *entry, const GError *error)
+{
+	ImapSession *self = op->self;
+	guint32 uid = g_array_index (op->uids, guint32, op->next);
+	const EpStoreMessage *m = g_hash_table_lookup (op->messages, GUINT_TO_POINTER (uid));
+	g_autoptr (GError) tree_error = NULL;
+	g_autoptr (EpMimeMessage) mime = NULL;
+	const char *why = "stored without its structure";
+
+	if (entry == NULL) {
+		/* expunged meanwhile: nothing to say of it */
+		if (error != NULL && !g_error_matches (error, EP_ERROR, EP_ERROR_NOT_FOUND))
+			ep_log_warning (IMAP_MODULE, self->id, "FETCH of UID %u: %s", uid, error->message);
+		op->next++;
+		return TRUE;
+	}
+	if (!op->items.need_mime) {
+		op->next++;
+		imap_fetch_write (op, m, entry->data, NULL);
+		return TRUE;
+	}
+	if (entry->structure != NULL && g_bytes_get_size (entry->structure) > 0) {
+		mime = ep_mime_message_deserialize (entry->structure, &tree_error);
+		if (mime == NULL) {
+			ep_log_warning (IMAP_MODULE, self->id,
+					"UID %u: unreadable stored MIME structure, parsed again: %s", uid,
+					tree_error->message);
+			why = "its stored structure is unreadable";
+		}
+	}
+	if (mime != NULL) {
+		op->next++;
+		imap_fetch_write (op, m, entry->data, mime);
+		return TRUE;
+	}
+	if (entry->data == NULL) {
+		ep_store_read_message_async (self->server->store, self->account, self->mbox->name, uid,
+					     self->cancellable, imap_fetch_on_read, op);
+		return FALSE;
+	}
+	return imap_fetch_parse_message (op, entry->data, why);
 }
 
 static void
@@ -369,9 +417,9 @@ imap_fetch_on_batch (GObject *source, GAsyncResult *res, gpointer user_data)
 {
 	ImapFetchOp *op = user_data;
 	g_autoptr (GError) error = NULL;
-	g_autoptr (GHashTable) found = ep_store_read_messages_finish (EP_STORE (source), res, &error);
+	g_autoptr (GHashTable) found = ep_store_read_messages_full_finish (EP_STORE (source), res, &error);
 	guint32 uid = g_array_index (op->uids, guint32, op->next);
-	g_autoptr (GBytes) data = NULL;
+	g_autoptr (EpStoreMessageData) entry = NULL;
 	GHashTableIter iter;
 	gpointer key, value;
 
@@ -383,7 +431,7 @@ imap_fetch_on_batch (GObject *source, GAsyncResult *res, gpointer user_data)
 		/* this message fails as its own read would have; the next
 		 * ones are asked for again */
 		op->prefetch_end = op->next + 1;
-		if (imap_fetch_take_data (op, NULL, error))
+		if (imap_fetch_take (op, NULL, error))
 			imap_fetch_next (op);
 		return;
 	}
@@ -392,32 +440,33 @@ imap_fetch_on_batch (GObject *source, GAsyncResult *res, gpointer user_data)
 		g_hash_table_insert (op->prefetch, key, value);
 		g_hash_table_iter_steal (&iter);
 	}
-	g_hash_table_steal_extended (op->prefetch, GUINT_TO_POINTER (uid), NULL, (gpointer *)&data);
-	if (imap_fetch_take_data (op, data, NULL))
+	g_hash_table_steal_extended (op->prefetch, GUINT_TO_POINTER (uid), NULL, (gpointer *)&entry);
+	if (imap_fetch_take (op, entry, NULL))
 		imap_fetch_next (op);
 }
 
-/* Reads the octets of the message at op->next, @m: from what was read
- * ahead, else together with the next messages of the request that need
- * them (IMAP_FETCH_BATCH_*), else, for a large one or one whose data is
- * not always needed, alone.  Returns %FALSE while a read or a parse goes
- * on (its callback carries on); %TRUE when the response was written. */
+/* Reads what the items need of the message at op->next, @m — its octets,
+ * its stored tree, or both, in one read: from what was read ahead, else
+ * together with the next messages of the request (IMAP_FETCH_BATCH_*: the
+ * byte limit counts the octets; a larger message is read alone).  Returns
+ * %FALSE while a read or a parse goes on (its callback carries on); %TRUE
+ * when the response was written. */
 static gboolean
 imap_fetch_read (ImapFetchOp *op, const EpStoreMessage *m)
 {
 	ImapSession *self = op->self;
-	g_autoptr (GBytes) data = NULL;
+	g_autoptr (EpStoreMessageData) entry = NULL;
 	g_autoptr (GArray) batch = NULL;
+	EpStoreReadFlags flags = 0;
 	guint64 bytes = 0;
 
-	if (g_hash_table_steal_extended (op->prefetch, GUINT_TO_POINTER (m->uid), NULL, (gpointer *)&data) ||
+	if (g_hash_table_steal_extended (op->prefetch, GUINT_TO_POINTER (m->uid), NULL, (gpointer *)&entry) ||
 	    op->next < op->prefetch_end)
-		return imap_fetch_take_data (op, data, NULL);
-	if (!op->items.need_data || m->size > IMAP_FETCH_BATCH_BYTES) {
-		ep_store_read_message_async (self->server->store, self->account, self->mbox->name, m->uid,
-					     self->cancellable, imap_fetch_on_read, op);
-		return FALSE;
-	}
+		return imap_fetch_take (op, entry, NULL);
+	if (op->items.need_data)
+		flags |= EP_STORE_READ_DATA;
+	if (op->items.need_mime)
+		flags |= EP_STORE_READ_STRUCTURE;
 	batch = g_array_new (FALSE, FALSE, sizeof (guint32));
 	for (guint i = op->next; i < op->uids->len && batch->len < IMAP_FETCH_BATCH_MESSAGES; i++) {
 		guint32 uid = g_array_index (op->uids, guint32, i);
@@ -425,60 +474,18 @@ imap_fetch_read (ImapFetchOp *op, const EpStoreMessage *m)
 
 		if (next == NULL)
 			continue;
-		if (bytes + next->size > IMAP_FETCH_BATCH_BYTES)
-			break;
-		bytes += next->size;
+		if (op->items.need_data) {
+			if (batch->len > 0 && bytes + next->size > IMAP_FETCH_BATCH_BYTES)
+				break;
+			bytes += next->size;
+		}
 		g_array_append_val (batch, uid);
 		op->prefetch_end = i + 1;
 	}
-	ep_store_read_messages_async (self->server->store, self->account, self->mbox->name,
-				      (const guint32 *)batch->data, batch->len, self->cancellable, imap_fetch_on_batch,
-				      op);
+	ep_store_read_messages_full_async (self->server->store, self->account, self->mbox->name,
+					   (const guint32 *)batch->data, batch->len, flags, self->cancellable,
+					   imap_fetch_on_batch, op);
 	return FALSE;
-}
-
-/* the tree the store kept: with it, the message's octets are read only
- * for body sections; without it (stored before the store kept trees, or
- * unreadable), the message is read and parsed */
-static void
-imap_fetch_on_structure (GObject *source, GAsyncResult *res, gpointer user_data)
-{
-	ImapFetchOp *op = user_data;
-	ImapSession *self = op->self;
-	g_autoptr (GError) error = NULL;
-	g_autoptr (GBytes) structure = ep_store_read_structure_finish (EP_STORE (source), res, &error);
-	guint32 uid = g_array_index (op->uids, guint32, op->next);
-	const EpStoreMessage *m = g_hash_table_lookup (op->messages, GUINT_TO_POINTER (uid));
-
-	if (self->closing) {
-		imap_fetch_op_free (op);
-		return;
-	}
-	if (structure == NULL) {
-		/* expunged meanwhile: nothing to say of it */
-		if (!g_error_matches (error, EP_ERROR, EP_ERROR_NOT_FOUND))
-			ep_log_warning (IMAP_MODULE, self->id, "FETCH of UID %u: %s", uid, error->message);
-		g_hash_table_remove (op->prefetch, GUINT_TO_POINTER (uid));
-		op->next++;
-		imap_fetch_next (op);
-		return;
-	}
-	if (g_bytes_get_size (structure) > 0) {
-		op->mime = ep_mime_message_deserialize (structure, &error);
-		if (op->mime == NULL)
-			ep_log_warning (IMAP_MODULE, self->id,
-					"UID %u: unreadable stored MIME structure, parsed again: %s", uid,
-					error->message);
-	}
-	if (op->mime != NULL && !op->items.need_data) {
-		imap_fetch_write (op, m, NULL, op->mime);
-		g_clear_pointer (&op->mime, ep_mime_message_unref);
-		op->next++;
-		imap_fetch_next (op);
-		return;
-	}
-	if (imap_fetch_read (op, m))
-		imap_fetch_next (op);
 }
 
 static void
@@ -504,13 +511,8 @@ imap_fetch_next (ImapFetchOp *op)
 			op->next++;
 			continue;
 		}
-		/* a small message read anyway is parsed at once; otherwise the
-		 * stored tree saves reading or parsing it */
-		if (op->items.need_mime && (!op->items.need_data || m->size > IMAP_PARSE_IN_POOL)) {
-			ep_store_read_structure_async (self->server->store, self->account, self->mbox->name, uid,
-						       self->cancellable, imap_fetch_on_structure, op);
-			return;
-		}
+		/* the octets and the stored tree, as the items need them,
+		 * read ahead in batches */
 		if (op->items.need_data || op->items.need_mime) {
 			if (!imap_fetch_read (op, m))
 				return;
@@ -688,7 +690,7 @@ imap_cmd_fetch (ImapSession *self, GPtrArray *args)
 	op = g_new0 (ImapFetchOp, 1);
 	op->self = g_object_ref (self);
 	op->messages = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify)ep_store_message_free);
-	op->prefetch = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify)g_bytes_unref);
+	op->prefetch = g_hash_table_new_full (NULL, NULL, NULL, (GDestroyNotify)ep_store_message_data_free);
 	op->uids = g_steal_pointer (&uids);
 	op->mods = mods;
 	op->newly_seen = g_array_new (FALSE, FALSE, sizeof (guint32));
