@@ -591,6 +591,32 @@ test_tombstones_and_flags (void)
 		g_assert_cmpstrv (c->keywords, EP_STRV ("$Important"));
 	}
 	modseq++;
+	/* changes that alter nothing give nothing and use no MODSEQ (the
+	 * expunge below gets modseq + 1) */
+	{
+		struct {
+			EpStoreFlagsMode mode;
+			EpStoreFlags flags;
+			const char *const *keywords;
+		} no_ops[] = {
+		    {EP_STORE_FLAGS_ADD, EP_STORE_FLAG_FLAGGED, EP_STRV ("$Important")},
+		    {EP_STORE_FLAGS_ADD, 0, NULL},
+		    {EP_STORE_FLAGS_REMOVE, EP_STORE_FLAG_SEEN | EP_STORE_FLAG_DELETED, EP_STRV ("$Junk")},
+		    {EP_STORE_FLAGS_REPLACE, EP_STORE_FLAG_FLAGGED, EP_STRV ("$Important", "$Important")},
+		};
+
+		for (guint i = 0; i < G_N_ELEMENTS (no_ops); i++) {
+			g_autoptr (GPtrArray) none = NULL;
+
+			ep_store_store_flags_async (store, "tomb", "INBOX", flag_uids, G_N_ELEMENTS (flag_uids),
+						    no_ops[i].mode, no_ops[i].flags, no_ops[i].keywords, 0, NULL,
+						    test_on_result, &r);
+			none = ep_store_store_flags_finish (store, test_wait (&r), &error);
+			g_clear_object (&r);
+			g_assert_no_error (error);
+			g_assert_cmpuint (none->len, ==, 0);
+		}
+	}
 	ep_store_store_flags_async (store, "tomb", "INBOX", flag_uids, G_N_ELEMENTS (flag_uids), EP_STORE_FLAGS_ADD,
 				    EP_STORE_FLAG_SEEN, NULL, modseq - 1, NULL, test_on_result, &r);
 	again = ep_store_store_flags_finish (store, test_wait (&r), &error);
