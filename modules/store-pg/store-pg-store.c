@@ -164,7 +164,7 @@ static const struct {
 				 "ORDER BY t.modseq, t.uid"},
     /* plainto_tsquery: the words of the query, ANDed, no operators */
     {"store_pg_search_text", "SELECT mb.id, s.uid FROM (" STORE_PG_MAILBOX_SQL ") mb "
-			     "LEFT JOIN store_messages s ON s.mailbox_id = mb.id "
+			     "LEFT JOIN store_message_fts s ON s.mailbox_id = mb.id "
 			     "AND s.fts @@ plainto_tsquery('simple'::regconfig, $3) ORDER BY s.uid"},
     {"store_pg_copy", "SELECT * FROM store_copy($1, $2, $3::bigint[], $4, $5::boolean)"},
     {"store_pg_rename_inbox", "SELECT * FROM store_rename_inbox($1, $2, $3::text[])"},

@@ -1886,6 +1886,41 @@ test_search_text (void)
 	missing = search_text ("searcher", "Nope", "budget", &error);
 	g_assert_null (missing);
 	g_assert_error (error, EP_ERROR, EP_ERROR_NOT_FOUND);
+	g_clear_error (&error);
+
+	/* copies and moves keep their words; expunged and moved-away
+	 * messages lose theirs */
+	{
+		const guint32 copied[] = {1, 3}, moved[] = {2}, gone[] = {1};
+		const struct {
+			const char *mailbox;
+			const char *query;
+			const char *uids;
+		} after[] = {
+		    {"Archive", "budget", "1,2"}, {"Archive", "café", "3"},    {"INBOX", "café", ""},
+		    {"INBOX", "budget", "3"},	  {"Archive", "bob", "1,2,3"},
+		};
+		g_autoptr (EpStoreCopy) c1 = copy_messages ("searcher", "INBOX", copied, 2, "Archive", FALSE, &error);
+		g_autoptr (EpStoreCopy) c2 = NULL;
+		g_autoptr (GArray) expunged = NULL;
+
+		g_assert_no_error (error);
+		c2 = copy_messages ("searcher", "INBOX", moved, 1, "Archive", TRUE, &error);
+		g_assert_no_error (error);
+		expunged = expunge ("searcher", "INBOX", gone, 1, &error);
+		g_assert_no_error (error);
+		for (guint i = 0; i < G_N_ELEMENTS (after); i++) {
+			g_autoptr (GArray) uids = search_text ("searcher", after[i].mailbox, after[i].query, &error);
+			g_autoptr (GString) got = g_string_new (NULL);
+
+			g_assert_no_error (error);
+			for (guint j = 0; j < uids->len; j++)
+				g_string_append_printf (got, "%s%u", j > 0 ? "," : "",
+							g_array_index (uids, guint32, j));
+			g_test_message ("search %s in %s", after[i].query, after[i].mailbox);
+			g_assert_cmpstr (got->str, ==, after[i].uids);
+		}
+	}
 }
 
 /* ---- group commit of deliveries ------------------------------------------ */
