@@ -54,9 +54,13 @@ imap_expunge_on_done (GObject *source, GAsyncResult *res, gpointer user_data)
 		imap_expunge_op_free (op);
 		return;
 	}
-	/* the EXPUNGE responses come with the synchronisation, with those of
-	 * other sessions' expunges */
-	imap_session_sync (self, imap_session_tagged_ok_done);
+	/* the EXPUNGE responses: at once when no other session changed the
+	 * mailbox meanwhile, else with the synchronisation, with those of the
+	 * other sessions' changes */
+	if (imap_session_view_expunged (self, gone))
+		imap_session_tagged_ok_done (self);
+	else
+		imap_session_sync (self, imap_session_tagged_ok_done);
 	imap_expunge_op_free (op);
 }
 
@@ -107,9 +111,13 @@ imap_session_expunge (ImapSession *self, gboolean close, GArray *set)
 	op->close = close;
 	op->set = set != NULL ? g_array_ref (set) : NULL;
 	imap_session_suspend (self);
-	/* every message of the view, in one answer */
-	ep_store_list_messages_async (self->server->store, self->account, self->mbox->name, 1, G_MAXUINT32, 0,
-				      G_MAXINT32, self->cancellable, imap_expunge_on_list, op);
+	/* the messages of the view (of the set's range for UID EXPUNGE), in
+	 * one answer */
+	ep_store_list_messages_async (self->server->store, self->account, self->mbox->name,
+				      set != NULL && set->len > 0 ? g_array_index (set, guint32, 0) : 1,
+				      set != NULL && set->len > 0 ? g_array_index (set, guint32, set->len - 1)
+								  : G_MAXUINT32,
+				      0, G_MAXINT32, self->cancellable, imap_expunge_on_list, op);
 }
 
 void
@@ -294,6 +302,10 @@ imap_append_stored (ImapSession *self, GPtrArray *deliveries)
 	self->appenduid = g_string_free (code, FALSE);
 	/* into the selected mailbox: the client learns of it before OK */
 	if (self->mbox != NULL && self->mbox->id == first->mailbox_id) {
+		if (deliveries->len == 1 && imap_session_view_appended (self, first->uid, first->modseq)) {
+			imap_append_finish_ok (self);
+			return;
+		}
 		imap_session_sync (self, imap_append_finish_ok);
 		return;
 	}

@@ -604,6 +604,7 @@ imap_fetch_on_seen (GObject *source, GAsyncResult *res, gpointer user_data)
 			g_array_append_val (op->newly_seen, c->uid);
 	}
 	g_array_sort (op->newly_seen, imap_uid_cmp);
+	imap_session_view_flags_changed (op->self, changes);
 	imap_fetch_start (op);
 }
 
@@ -823,6 +824,7 @@ imap_store_on_done (GObject *source, GAsyncResult *res, gpointer user_data)
 		imap_session_untagged (self, "%s", line->str);
 	}
 	g_array_sort (op->modified, imap_uid_cmp);
+	imap_session_view_flags_changed (self, changes);
 	imap_store_complete (op);
 }
 

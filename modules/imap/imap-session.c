@@ -430,6 +430,82 @@ imap_sync_apply_tombstones (ImapSyncOp *op, GArray *gone)
 	}
 }
 
+/* ---- the session's own changes ------------------------------------------------------------ */
+
+/* A change this session made, numbered @modseq by the store, is the only
+ * change since the view's when @modseq follows the view's MODSEQ (the
+ * store numbers a mailbox's changes one after the other, under its lock):
+ * the view then takes it in directly, without listing the mailbox.  Else
+ * (another session changed it meanwhile) the caller synchronises. */
+gboolean
+imap_session_view_advance (ImapSession *self, guint64 modseq)
+{
+	if (self->mbox == NULL || self->syncing || modseq != self->mbox->modseq + 1)
+		return FALSE;
+	self->mbox->modseq = modseq;
+	return TRUE;
+}
+
+/* After STORE or FETCH: the flag changes @changes (EpStoreFlagChange) the
+ * client was told of; they share one MODSEQ */
+void
+imap_session_view_flags_changed (ImapSession *self, GPtrArray *changes)
+{
+	guint64 modseq = 0;
+
+	for (guint i = 0; changes != NULL && i < changes->len; i++) {
+		const EpStoreFlagChange *c = g_ptr_array_index (changes, i);
+
+		if (c->failed)
+			continue;
+		if (modseq != 0 && c->modseq != modseq)
+			return;
+		modseq = c->modseq;
+	}
+	if (modseq != 0)
+		imap_session_view_advance (self, modseq);
+}
+
+/* After APPEND into the selected mailbox: the message @uid, @modseq
+ * joins the view with `* n EXISTS` when nothing else changed the mailbox
+ * meanwhile (its UID is the next one the view expects).  Returns %FALSE
+ * when the caller must synchronise instead. */
+gboolean
+imap_session_view_appended (ImapSession *self, guint32 uid, guint64 modseq)
+{
+	if (self->mbox == NULL || self->syncing || uid != self->mbox->uidnext)
+		return FALSE;
+	if (!imap_session_view_advance (self, modseq))
+		return FALSE;
+	g_array_append_val (self->mbox->uids, uid);
+	self->mbox->uidnext = uid + 1;
+	imap_session_untagged (self, "%u EXISTS", self->mbox->uids->len);
+	return TRUE;
+}
+
+/* After EXPUNGE: the session's own expunge @gone (EpStoreTombstone, one
+ * MODSEQ) leaves the view and is told (EXPUNGE, or VANISHED with QRESYNC)
+ * when nothing else changed the mailbox meanwhile.  Returns %FALSE when
+ * the caller must synchronise instead. */
+gboolean
+imap_session_view_expunged (ImapSession *self, GArray *gone)
+{
+	ImapSyncOp op = {.self = self};
+	guint64 modseq = 0;
+
+	for (guint i = 0; i < gone->len; i++) {
+		const EpStoreTombstone *t = &g_array_index (gone, EpStoreTombstone, i);
+
+		if (modseq != 0 && t->modseq != modseq)
+			return FALSE;
+		modseq = t->modseq;
+	}
+	if (modseq == 0 || !imap_session_view_advance (self, modseq))
+		return FALSE;
+	imap_sync_apply_tombstones (&op, gone);
+	return TRUE;
+}
+
 static void
 imap_sync_on_tombstones (GObject *source, GAsyncResult *res, gpointer user_data)
 {

@@ -120,11 +120,17 @@ static const struct {
      "SELECT a.id, b.name FROM (SELECT id FROM store_accounts WHERE name = $1) a "
      "LEFT JOIN store_subscriptions b ON b.account_id = a.id ORDER BY b.name COLLATE \"C\""},
     /* the row lock of FOR UPDATE makes the claim one caller's (migration 009) */
+    /* the row lock only when there is something to claim: a SELECT of a
+     * mailbox without new messages does not wait behind its deliveries */
     {"store_pg_claim_recent",
-     "WITH old AS (SELECT m.id, m.recent_uid FROM store_mailboxes m JOIN store_accounts a ON a.id = m.account_id "
-     "WHERE a.name = $1 AND m.name = $2 FOR UPDATE OF m) "
-     "UPDATE store_mailboxes m SET recent_uid = m.uidnext FROM old WHERE m.id = old.id "
-     "RETURNING old.recent_uid, m.uidnext"},
+     "WITH cur AS (SELECT m.id, m.recent_uid, m.uidnext FROM store_mailboxes m "
+     "JOIN store_accounts a ON a.id = m.account_id WHERE a.name = $1 AND m.name = $2), "
+     "old AS (SELECT m.id, m.recent_uid FROM store_mailboxes m JOIN cur ON cur.id = m.id "
+     "WHERE cur.recent_uid < cur.uidnext FOR UPDATE OF m), "
+     "claimed AS (UPDATE store_mailboxes m SET recent_uid = m.uidnext FROM old WHERE m.id = old.id "
+     "RETURNING old.recent_uid, m.uidnext) "
+     "SELECT recent_uid, uidnext FROM claimed "
+     "UNION ALL SELECT cur.uidnext, cur.uidnext FROM cur WHERE NOT EXISTS (SELECT 1 FROM claimed)"},
     {"store_pg_deliver",
      "SELECT account, mailbox, mailbox_id, uidvalidity, uid, modseq, email_id, thread_id "
      "FROM store_deliver_named($1, $2, $3::text[], $4::text[], $5::integer, $6::text[], "
@@ -165,7 +171,7 @@ static const struct {
 				 "ORDER BY t.modseq, t.uid"},
     /* plainto_tsquery: the words of the query, ANDed, no operators */
     {"store_pg_search_text", "SELECT mb.id, s.uid FROM (" STORE_PG_MAILBOX_SQL ") mb "
-			     "LEFT JOIN store_messages s ON s.mailbox_id = mb.id "
+			     "LEFT JOIN store_message_fts s ON s.mailbox_id = mb.id "
 			     "AND s.fts @@ plainto_tsquery('simple'::regconfig, $3) ORDER BY s.uid"},
     {"store_pg_copy", "SELECT * FROM store_copy($1, $2, $3::bigint[], $4, $5::boolean)"},
     {"store_pg_rename_inbox", "SELECT * FROM store_rename_inbox($1, $2, $3::text[])"},

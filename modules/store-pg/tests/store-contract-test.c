@@ -591,6 +591,32 @@ test_tombstones_and_flags (void)
 		g_assert_cmpstrv (c->keywords, EP_STRV ("$Important"));
 	}
 	modseq++;
+	/* changes that alter nothing give nothing and use no MODSEQ (the
+	 * expunge below gets modseq + 1) */
+	{
+		struct {
+			EpStoreFlagsMode mode;
+			EpStoreFlags flags;
+			const char *const *keywords;
+		} no_ops[] = {
+		    {EP_STORE_FLAGS_ADD, EP_STORE_FLAG_FLAGGED, EP_STRV ("$Important")},
+		    {EP_STORE_FLAGS_ADD, 0, NULL},
+		    {EP_STORE_FLAGS_REMOVE, EP_STORE_FLAG_SEEN | EP_STORE_FLAG_DELETED, EP_STRV ("$Junk")},
+		    {EP_STORE_FLAGS_REPLACE, EP_STORE_FLAG_FLAGGED, EP_STRV ("$Important", "$Important")},
+		};
+
+		for (guint i = 0; i < G_N_ELEMENTS (no_ops); i++) {
+			g_autoptr (GPtrArray) none = NULL;
+
+			ep_store_store_flags_async (store, "tomb", "INBOX", flag_uids, G_N_ELEMENTS (flag_uids),
+						    no_ops[i].mode, no_ops[i].flags, no_ops[i].keywords, 0, NULL,
+						    test_on_result, &r);
+			none = ep_store_store_flags_finish (store, test_wait (&r), &error);
+			g_clear_object (&r);
+			g_assert_no_error (error);
+			g_assert_cmpuint (none->len, ==, 0);
+		}
+	}
 	ep_store_store_flags_async (store, "tomb", "INBOX", flag_uids, G_N_ELEMENTS (flag_uids), EP_STORE_FLAGS_ADD,
 				    EP_STORE_FLAG_SEEN, NULL, modseq - 1, NULL, test_on_result, &r);
 	again = ep_store_store_flags_finish (store, test_wait (&r), &error);
@@ -1974,6 +2000,41 @@ test_search_text (void)
 	missing = search_text ("searcher", "Nope", "budget", &error);
 	g_assert_null (missing);
 	g_assert_error (error, EP_ERROR, EP_ERROR_NOT_FOUND);
+	g_clear_error (&error);
+
+	/* copies and moves keep their words; expunged and moved-away
+	 * messages lose theirs */
+	{
+		const guint32 copied[] = {1, 3}, moved[] = {2}, gone[] = {1};
+		const struct {
+			const char *mailbox;
+			const char *query;
+			const char *uids;
+		} after[] = {
+		    {"Archive", "budget", "1,2"}, {"Archive", "café", "3"},    {"INBOX", "café", ""},
+		    {"INBOX", "budget", "3"},	  {"Archive", "bob", "1,2,3"},
+		};
+		g_autoptr (EpStoreCopy) c1 = copy_messages ("searcher", "INBOX", copied, 2, "Archive", FALSE, &error);
+		g_autoptr (EpStoreCopy) c2 = NULL;
+		g_autoptr (GArray) expunged = NULL;
+
+		g_assert_no_error (error);
+		c2 = copy_messages ("searcher", "INBOX", moved, 1, "Archive", TRUE, &error);
+		g_assert_no_error (error);
+		expunged = expunge ("searcher", "INBOX", gone, 1, &error);
+		g_assert_no_error (error);
+		for (guint i = 0; i < G_N_ELEMENTS (after); i++) {
+			g_autoptr (GArray) uids = search_text ("searcher", after[i].mailbox, after[i].query, &error);
+			g_autoptr (GString) got = g_string_new (NULL);
+
+			g_assert_no_error (error);
+			for (guint j = 0; j < uids->len; j++)
+				g_string_append_printf (got, "%s%u", j > 0 ? "," : "",
+							g_array_index (uids, guint32, j));
+			g_test_message ("search %s in %s", after[i].query, after[i].mailbox);
+			g_assert_cmpstr (got->str, ==, after[i].uids);
+		}
+	}
 }
 
 /* ---- group commit of deliveries ------------------------------------------ */
