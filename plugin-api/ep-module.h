@@ -17,7 +17,7 @@ G_BEGIN_DECLS
  * Bump EP_MODULE_ABI_VERSION whenever this structure, a hook context, an
  * event payload or any other type shared with modules changes layout.
  */
-#define EP_MODULE_ABI_VERSION 6
+#define EP_MODULE_ABI_VERSION 7
 #define EP_MODULE_SYMBOL      "ep_module_descriptor"
 
 typedef struct _EpContext EpContext;

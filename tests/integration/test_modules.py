@@ -18,7 +18,7 @@ def write_min(config, modules=None, extra=''):
 
 
 @pytest.mark.parametrize('name,expect', [
-    ('test-bad-abi', 'test-bad-abi.so: the module was built for module ABI 1004 but this daemon has ABI 6'),
+    ('test-bad-abi', 'test-bad-abi.so: the module was built for module ABI 1005 but this daemon has ABI 7'),
     ('test-needs-missing', "requires 'service:test-nonexistent', which no loaded module provides"),
     ('test-wrong-name', "calls itself 'test-something-else'"),
     ('test-no-descriptor', 'not an epistle module'),
