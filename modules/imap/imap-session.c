@@ -482,10 +482,11 @@ typedef struct {
 	ImapSyncDone done;
 	guint64 since;
 	guint64 max_modseq;
-	gboolean listed_changes; /* a changed message was listed */
-	gboolean rechecked;	 /* the tombstones were listed again after the messages */
-	gboolean grew;		 /* EXISTS was sent: a rev1 session tells RECENT */
-	gboolean claimed;	 /* the new messages were claimed as \Recent */
+	gboolean listed_changes;   /* a changed message was listed */
+	gboolean rechecked;	   /* the tombstones were listed again after the messages */
+	gboolean grew;		   /* EXISTS was sent: a rev1 session tells RECENT */
+	gboolean claimed;	   /* the new messages were claimed as \Recent */
+	gboolean claimed_by_other; /* a session of the same shared listing claims them */
 } ImapSyncOp;
 
 static void imap_session_idle_finish (ImapSession *self);
@@ -524,7 +525,7 @@ imap_sync_finish (ImapSyncOp *op)
 	 * has seen as \Recent (a SELECT, not an EXAMINE, claims) */
 	if (op->grew && !op->claimed && !op->self->closing && op->self->mbox != NULL && !op->self->rev2) {
 		op->claimed = TRUE;
-		if (op->self->mbox->recent != NULL) {
+		if (op->self->mbox->recent != NULL && !op->claimed_by_other) {
 			ep_store_claim_recent_async (op->self->server->store, op->self->account, op->self->mbox->name,
 						     op->self->cancellable, imap_sync_on_claimed, op);
 			return;
@@ -776,6 +777,8 @@ imap_shared_sync_free (ImapSharedSync *shared)
 static void
 imap_shared_sync_deliver (ImapSharedSync *shared, gboolean complete)
 {
+	gboolean claiming = FALSE;
+
 	for (guint i = 0; i < shared->sessions->len; i++) {
 		ImapSyncOp *op = g_ptr_array_index (shared->sessions, i);
 		ImapSession *self = op->self;
@@ -787,6 +790,13 @@ imap_shared_sync_deliver (ImapSharedSync *shared, gboolean complete)
 			if (shared->gone_again != NULL) {
 				op->rechecked = TRUE;
 				imap_sync_apply_tombstones (op, shared->gone_again);
+			}
+			/* \Recent: the first rev1 SELECT session claims after the
+			 * listing, so it takes every new message listed; the others
+			 * would claim nothing of their views and do not ask */
+			if (op->grew && !self->rev2 && self->mbox->recent != NULL) {
+				op->claimed_by_other = claiming;
+				claiming = TRUE;
 			}
 		}
 		imap_sync_finish (op);
