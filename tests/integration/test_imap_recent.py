@@ -337,6 +337,17 @@ def test_keywords_in_flags(srv):
         '* 1 RECENT',
     ]
     assert run(b, 'FETCH 3 FLAGS') == ['* 3 FETCH (FLAGS (\\Recent Fresh))']
+    # a FETCH that reads a keyword the session was not told of (set by
+    # another session, before the synchronisation) tells it first too
+    assert run(b, 'STORE 2 +FLAGS.SILENT (Fetched)') == [
+        f'* FLAGS ({SYSTEM} $Work Later Urgent Done Fresh Fetched)',
+        f'* OK [PERMANENTFLAGS ({SYSTEM} $Work Later Urgent Done Fresh Fetched \\*)] Flags permitted',
+    ]
+    assert run(e, 'FETCH 2 FLAGS') == [
+        f'* FLAGS ({SYSTEM} $Work Later Urgent Done Fetched)',
+        '* OK [PERMANENTFLAGS ()] Read-only mailbox',
+        '* 2 FETCH (FLAGS ($work Done Fetched Later urgent))',
+    ]
     for r in (a, b, e):
         r.close()
     m.logout()
