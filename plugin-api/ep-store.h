@@ -86,6 +86,9 @@ typedef struct {
 	guint64 n_unseen;
 	guint64 size; /* octets */
 	gboolean subscribed;
+	/* messages no session has claimed as \Recent yet (RFC 3501 §2.3.2,
+	 * see ep_store_claim_recent_async()); counting them claims nothing */
+	guint64 n_recent;
 } EpStoreMailbox;
 
 typedef struct {

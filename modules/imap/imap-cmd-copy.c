@@ -302,10 +302,12 @@ imap_append_stored (ImapSession *self, GPtrArray *deliveries)
 	self->appenduid = g_string_free (code, FALSE);
 	/* into the selected mailbox: the client learns of it before OK */
 	if (self->mbox != NULL && self->mbox->id == first->mailbox_id) {
-		if (deliveries->len == 1 && imap_session_view_appended (self, first->uid, first->modseq)) {
-			imap_append_finish_ok (self);
+		g_auto (GStrv) keywords = g_steal_pointer (&self->append_keywords);
+
+		if (deliveries->len == 1 &&
+		    imap_session_view_appended (self, first->uid, first->modseq, (const char *const *)keywords,
+						imap_append_finish_ok))
 			return;
-		}
 		imap_session_sync (self, imap_append_finish_ok);
 		return;
 	}
@@ -393,6 +395,8 @@ imap_cmd_append (ImapSession *self, GPtrArray *args)
 		const ImapAppendMessage *msg = &g_array_index (msgs, ImapAppendMessage, 0);
 		g_autoptr (GBytes) bytes = g_bytes_new (msg->literal->str, msg->literal->len);
 
+		g_strfreev (self->append_keywords);
+		self->append_keywords = g_strdupv ((char **)msg->keywords->pdata);
 		ep_store_append_async (self->server->store, self->account, name, bytes, msg->flags,
 				       (const char *const *)msg->keywords->pdata, msg->date, self->cancellable,
 				       imap_append_on_done, g_object_ref (self));

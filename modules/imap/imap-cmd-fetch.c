@@ -204,7 +204,7 @@ imap_fetch_write (ImapFetchOp *op, const EpStoreMessage *m, GBytes *data, EpMime
 	}
 	if (it->flags || (it->set_seen && !self->mbox->read_only)) {
 		SEP ();
-		imap_session_append_fetch_flags (line, m);
+		imap_session_append_fetch_flags (self, line, m);
 	}
 	if (it->size) {
 		SEP ();
@@ -804,6 +804,8 @@ imap_store_on_done (GObject *source, GAsyncResult *res, gpointer user_data)
 			g_array_append_val (op->modified, c->uid);
 			continue;
 		}
+		/* a new keyword: FLAGS tells it, even with .SILENT */
+		imap_session_announce_keywords (self, (const char *const *)c->keywords);
 		/* with CONDSTORE even .SILENT tells the new MODSEQ (RFC 7162 §3.1.3) */
 		if (seq == 0 || (op->silent && !self->condstore))
 			continue;
@@ -814,9 +816,7 @@ imap_store_on_done (GObject *source, GAsyncResult *res, gpointer user_data)
 		if (!op->silent) {
 			if (self->uid || self->condstore)
 				g_string_append_c (line, ' ');
-			g_string_append (line, "FLAGS (");
-			imap_append_flags (line, c->flags, (const char *const *)c->keywords);
-			g_string_append_c (line, ')');
+			imap_session_append_flags (self, line, c->uid, c->flags, (const char *const *)c->keywords);
 		}
 		if (self->condstore)
 			g_string_append_printf (line, " MODSEQ (%" G_GUINT64_FORMAT ")", c->modseq);

@@ -150,6 +150,7 @@ imap_search_test (ImapSearchOp *op, const EpStoreMessage *m, GBytes *data, const
 	    .body_text = body_text,
 	    .email_id = m->email_id,
 	    .thread_id = m->thread_id,
+	    .recent = !op->self->rev2 && imap_mailbox_is_recent (mbox, m->uid),
 	};
 
 	if (seq == 0)

@@ -42,24 +42,16 @@ imap_select_finish (ImapSelectOp *op)
 
 	imap_session_untagged (self, "%u EXISTS", mbox->uids->len);
 	if (!self->rev2) {
-		guint recent = 0;
-
-		for (guint i = 0; i < mbox->uids->len; i++) {
-			guint32 uid = g_array_index (mbox->uids, guint32, i);
-			recent += uid >= mbox->recent_first && uid < mbox->recent_next;
-		}
-		imap_session_untagged (self, "%u RECENT", recent);
+		imap_session_untagged (self, "%u RECENT", imap_mailbox_n_recent (mbox));
 		if (op->first_unseen > 0)
 			imap_session_untagged (self, "OK [UNSEEN %u] First unseen", op->first_unseen);
 	}
 	imap_session_untagged (self, "OK [UIDVALIDITY %u] UIDs valid", mbox->uidvalidity);
 	imap_session_untagged (self, "OK [UIDNEXT %u] Predicted next UID", mbox->uidnext);
-	imap_session_untagged (self, "FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft)");
-	if (mbox->read_only)
-		imap_session_untagged (self, "OK [PERMANENTFLAGS ()] Read-only mailbox");
-	else
-		imap_session_untagged (self, "OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft \\*)] "
-					     "Flags permitted");
+	/* the view is the session's from here: FLAGS and the FETCH of QRESYNC
+	 * below speak of it */
+	self->mbox = g_steal_pointer (&op->mbox);
+	imap_session_send_flags (self);
 	if (mbox->modseq > 0)
 		imap_session_untagged (self, "OK [HIGHESTMODSEQ %" G_GUINT64_FORMAT "] Highest", mbox->modseq);
 	{
@@ -84,11 +76,10 @@ imap_select_finish (ImapSelectOp *op)
 		if (seq == 0)
 			continue;
 		g_string_append_printf (line, "%u FETCH (UID %u ", seq, m->uid);
-		imap_session_append_fetch_flags (line, m);
+		imap_session_append_fetch_flags (self, line, m);
 		g_string_append_printf (line, " MODSEQ (%" G_GUINT64_FORMAT "))", m->modseq);
 		imap_session_untagged (self, "%s", line->str);
 	}
-	self->mbox = g_steal_pointer (&op->mbox);
 	self->state = IMAP_STATE_SELECTED;
 	imap_session_tagged (self, "OK", self->mbox->read_only ? "READ-ONLY" : "READ-WRITE",
 			     self->mbox->read_only ? "EXAMINE completed" : "SELECT completed");
@@ -139,6 +130,9 @@ imap_select_on_tombstones (GObject *source, GAsyncResult *res, gpointer user_dat
 	imap_select_op_free (op);
 }
 
+static void imap_select_on_recent (GObject *source, GAsyncResult *res, gpointer user_data);
+static void imap_select_listed (ImapSelectOp *op);
+
 static void
 imap_select_on_messages (GObject *source, GAsyncResult *res, gpointer user_data)
 {
@@ -161,6 +155,7 @@ imap_select_on_messages (GObject *source, GAsyncResult *res, gpointer user_data)
 	for (guint i = 0; i < msgs->len; i++) {
 		EpStoreMessage *m = g_ptr_array_index (msgs, i);
 		g_array_append_val (op->mbox->uids, m->uid);
+		imap_mailbox_learn_keywords (op->mbox, (const char *const *)m->keywords);
 		last = m->uid;
 		op->mbox->modseq = MAX (op->mbox->modseq, m->modseq);
 		if ((m->flags & EP_STORE_FLAG_SEEN) == 0 && op->first_unseen == 0)
@@ -175,15 +170,15 @@ imap_select_on_messages (GObject *source, GAsyncResult *res, gpointer user_data)
 					      0, IMAP_LIST_PAGE, self->cancellable, imap_select_on_messages, op);
 		return;
 	}
-	if (op->resync) {
-		/* listed after the messages, so that every expunge is in the
-		 * view or in VANISHED (EARLIER) */
-		ep_store_list_tombstones_async (self->server->store, self->account, op->mbox->name, op->params.modseq,
-						self->cancellable, imap_select_on_tombstones, op);
+	/* a rev1 SELECT takes the messages no session has seen as \Recent;
+	 * after the listing, so that one stored meanwhile is claimed and
+	 * reaches the view, \Recent, at the next synchronisation */
+	if (op->mbox->recent != NULL) {
+		ep_store_claim_recent_async (self->server->store, self->account, op->mbox->name, self->cancellable,
+					     imap_select_on_recent, op);
 		return;
 	}
-	imap_select_finish (op);
-	imap_select_op_free (op);
+	imap_select_listed (op);
 }
 
 static void
@@ -195,24 +190,35 @@ imap_select_on_recent (GObject *source, GAsyncResult *res, gpointer user_data)
 	guint32 first = 0;
 	guint64 next = 0;
 
+	if (self->closing) {
+		imap_select_op_free (op);
+		return;
+	}
 	if (!ep_store_claim_recent_finish (EP_STORE (source), res, &first, &next, &error)) {
-		if (self->closing) {
-			imap_select_op_free (op);
-			return;
-		}
 		imap_session_store_error (self, error, "SELECT");
 		imap_session_done (self);
 		imap_select_op_free (op);
 		return;
 	}
-	if (self->closing) {
-		imap_select_op_free (op);
+	imap_mailbox_add_recent (op->mbox, first, next);
+	imap_select_listed (op);
+}
+
+/* the messages are listed (and claimed): what QRESYNC adds, then the answer */
+static void
+imap_select_listed (ImapSelectOp *op)
+{
+	ImapSession *self = op->self;
+
+	if (op->resync) {
+		/* listed after the messages, so that every expunge is in the
+		 * view or in VANISHED (EARLIER) */
+		ep_store_list_tombstones_async (self->server->store, self->account, op->mbox->name, op->params.modseq,
+						self->cancellable, imap_select_on_tombstones, op);
 		return;
 	}
-	op->mbox->recent_first = first;
-	op->mbox->recent_next = (guint32)MIN (next, (guint64)G_MAXUINT32);
-	ep_store_list_messages_async (self->server->store, self->account, op->mbox->name, 1, G_MAXUINT32, 0,
-				      IMAP_LIST_PAGE, self->cancellable, imap_select_on_messages, op);
+	imap_select_finish (op);
+	imap_select_op_free (op);
 }
 
 static void
@@ -249,13 +255,11 @@ imap_select_on_mailbox (GObject *source, GAsyncResult *res, gpointer user_data)
 		op->resync = TRUE;
 		op->changed = g_ptr_array_new_with_free_func ((GDestroyNotify)ep_store_message_free);
 	}
-	/* a rev1 SELECT takes the messages no session has seen as \Recent */
+	/* a rev1 SELECT (not EXAMINE) has a \Recent set of its own */
 	if (!self->rev2 && !op->mbox->read_only)
-		ep_store_claim_recent_async (self->server->store, self->account, op->mbox->name, self->cancellable,
-					     imap_select_on_recent, op);
-	else
-		ep_store_list_messages_async (self->server->store, self->account, op->mbox->name, 1, G_MAXUINT32, 0,
-					      IMAP_LIST_PAGE, self->cancellable, imap_select_on_messages, op);
+		op->mbox->recent = g_array_new (FALSE, FALSE, sizeof (ImapSeqRange));
+	ep_store_list_messages_async (self->server->store, self->account, op->mbox->name, 1, G_MAXUINT32, 0,
+				      IMAP_LIST_PAGE, self->cancellable, imap_select_on_messages, op);
 }
 
 void
@@ -376,7 +380,7 @@ imap_status_untagged (ImapSession *self, char **items, const EpStoreMailbox *b, 
 		else if (strcmp (it, "UNSEEN") == 0)
 			g_string_append_printf (line, "UNSEEN %" G_GUINT64_FORMAT, b->n_unseen);
 		else if (strcmp (it, "RECENT") == 0)
-			g_string_append (line, "RECENT 0");
+			g_string_append_printf (line, "RECENT %" G_GUINT64_FORMAT, b->n_recent);
 		else if (strcmp (it, "SIZE") == 0)
 			g_string_append_printf (line, "SIZE %" G_GUINT64_FORMAT, b->size);
 		else if (strcmp (it, "DELETED") == 0)

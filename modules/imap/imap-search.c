@@ -192,7 +192,6 @@ static const struct {
     {"SEEN", EP_STORE_FLAG_SEEN, TRUE},		 {"UNANSWERED", EP_STORE_FLAG_ANSWERED, FALSE},
     {"UNDELETED", EP_STORE_FLAG_DELETED, FALSE}, {"UNDRAFT", EP_STORE_FLAG_DRAFT, FALSE},
     {"UNFLAGGED", EP_STORE_FLAG_FLAGGED, FALSE}, {"UNSEEN", EP_STORE_FLAG_SEEN, FALSE},
-    {"OLD", EP_STORE_FLAG_NONE, TRUE}, /* not \Recent: every message */
 };
 
 static const struct {
@@ -333,8 +332,7 @@ imap_search_parse_key (ImapSearchParser *p, guint depth)
 	for (guint i = 0; i < G_N_ELEMENTS (imap_search_flag_keys); i++) {
 		if (g_ascii_strcasecmp (name, imap_search_flag_keys[i].name) != 0)
 			continue;
-		key = imap_search_key_new (imap_search_flag_keys[i].flag == EP_STORE_FLAG_NONE ? IMAP_SEARCH_ALL
-											       : IMAP_SEARCH_FLAG);
+		key = imap_search_key_new (IMAP_SEARCH_FLAG);
 		key->flag = imap_search_flag_keys[i].flag;
 		key->set = imap_search_flag_keys[i].set;
 		return g_steal_pointer (&key);
@@ -369,8 +367,24 @@ imap_search_parse_key (ImapSearchParser *p, guint depth)
 	}
 	if (g_ascii_strcasecmp (name, "ALL") == 0)
 		return imap_search_key_new (IMAP_SEARCH_ALL);
-	if (g_ascii_strcasecmp (name, "RECENT") == 0 || g_ascii_strcasecmp (name, "NEW") == 0)
-		return imap_search_key_new (IMAP_SEARCH_NONE);
+	/* \Recent (RFC 3501 §6.4.4): the session says which messages have it */
+	if (g_ascii_strcasecmp (name, "RECENT") == 0 || g_ascii_strcasecmp (name, "OLD") == 0) {
+		key = imap_search_key_new (IMAP_SEARCH_RECENT);
+		key->set = g_ascii_strcasecmp (name, "RECENT") == 0;
+		return g_steal_pointer (&key);
+	}
+	if (g_ascii_strcasecmp (name, "NEW") == 0) {
+		ImapSearchKey *recent = imap_search_key_new (IMAP_SEARCH_RECENT);
+		ImapSearchKey *unseen = imap_search_key_new (IMAP_SEARCH_FLAG);
+
+		recent->set = TRUE;
+		unseen->flag = EP_STORE_FLAG_SEEN;
+		unseen->set = FALSE;
+		key = imap_search_key_new (IMAP_SEARCH_AND);
+		g_ptr_array_add (key->children, recent);
+		g_ptr_array_add (key->children, unseen);
+		return g_steal_pointer (&key);
+	}
 	if (g_ascii_strcasecmp (name, "KEYWORD") == 0 || g_ascii_strcasecmp (name, "UNKEYWORD") == 0) {
 		const ImapArg *k = imap_search_next_arg (p);
 		const char *kw = k != NULL ? imap_arg_get_atom (k) : NULL;
@@ -656,6 +670,8 @@ imap_search_match (const ImapSearchKey *key, const ImapSearchMessage *msg, guint
 		return TRUE;
 	case IMAP_SEARCH_NONE:
 		return FALSE;
+	case IMAP_SEARCH_RECENT:
+		return msg->recent == key->set;
 	case IMAP_SEARCH_FLAG:
 		return ((msg->flags & key->flag) != 0) == key->set;
 	case IMAP_SEARCH_KEYWORD:

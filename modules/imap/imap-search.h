@@ -21,7 +21,7 @@ typedef enum {
 	IMAP_SEARCH_OR,	 /* children: two */
 	IMAP_SEARCH_NOT, /* children: one */
 	IMAP_SEARCH_ALL,
-	IMAP_SEARCH_NONE,    /* RECENT, NEW: \Recent is never set */
+	IMAP_SEARCH_NONE,
 	IMAP_SEARCH_FLAG,    /* flag; set: whether it must be set */
 	IMAP_SEARCH_KEYWORD, /* str; set */
 	IMAP_SEARCH_HEADER,  /* field, str (case-folded) */
@@ -40,7 +40,8 @@ typedef enum {
 	/* OBJECTID (RFC 8474); str: the objectid */
 	IMAP_SEARCH_EMAILID,
 	IMAP_SEARCH_THREADID,
-	IMAP_SEARCH_SAVED, /* "$" (RFC 5182): uids, filled in by the caller */
+	IMAP_SEARCH_SAVED,  /* "$" (RFC 5182): uids, filled in by the caller */
+	IMAP_SEARCH_RECENT, /* RECENT (set), OLD (not set); NEW is RECENT UNSEEN */
 } ImapSearchKeyType;
 
 typedef struct _ImapSearchKey ImapSearchKey;
@@ -112,6 +113,7 @@ typedef struct {
 	const char *body_text;
 	const char *email_id; /* (nullable): OBJECTID */
 	const char *thread_id;
+	gboolean recent; /* \Recent for the session (RFC 3501 §2.3.2): never in IMAP4rev2 */
 } ImapSearchMessage;
 
 /* Whether @msg matches; @n_messages and @max_uid stand for "*". */

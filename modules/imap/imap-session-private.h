@@ -47,10 +47,16 @@ typedef struct {
 	guint64 modseq; /* changes up to this one are in the view */
 	gboolean read_only;
 	GArray *uids; /* guint32, ascending: message n is uids[n - 1] */
-	/* \Recent for this session (RFC 3501 §2.3.2): the UIDs it claimed at
-	 * SELECT, [recent_first, recent_next); empty for EXAMINE and rev2 */
-	guint32 recent_first;
-	guint32 recent_next;
+	/* \Recent for this session (RFC 3501 §2.3.2): the UIDs it claimed, at
+	 * SELECT and at each synchronisation that found new messages, as
+	 * ascending disjoint ImapSeqRange; a message of the view is \Recent
+	 * when a range holds its UID.  NULL for EXAMINE and rev2 */
+	GArray *recent;
+	/* the keywords the client was told of in FLAGS (RFC 3501 §7.2.6: the
+	 * flags defined in the mailbox), in order, and as a set that ignores
+	 * ASCII case (its keys are the array's strings) */
+	GPtrArray *keywords;
+	GHashTable *keywords_folded;
 } ImapMailbox;
 
 typedef struct {
@@ -94,8 +100,9 @@ struct _ImapSession {
 	gboolean syncing;
 	/* FETCH in progress */
 	ImapFetchOp *fetch;
-	char *appenduid; /* APPEND's or COPY's response code (UIDPLUS) */
-	GArray *saved;	 /* SEARCHRES (RFC 5182): the saved result, UIDs ascending; NULL: empty */
+	char *appenduid;	/* APPEND's or COPY's response code (UIDPLUS) */
+	char **append_keywords; /* the keywords of the APPEND of one message under way */
+	GArray *saved;		/* SEARCHRES (RFC 5182): the saved result, UIDs ascending; NULL: empty */
 };
 
 typedef void (*ImapSyncDone) (ImapSession *self);
@@ -141,11 +148,20 @@ void imap_mailbox_free (ImapMailbox *mbox);
 guint imap_mailbox_seq (ImapMailbox *mbox, guint32 uid);
 gboolean imap_uids_contain (GArray *uids, guint32 uid);
 void imap_session_unselect (ImapSession *self);
-void imap_session_append_fetch_flags (GString *line, const EpStoreMessage *m);
+void imap_session_append_fetch_flags (ImapSession *self, GString *line, const EpStoreMessage *m);
+void imap_session_append_flags (ImapSession *self, GString *line, guint32 uid, EpStoreFlags flags,
+				const char *const *keywords);
+void imap_session_announce_keywords (ImapSession *self, const char *const *keywords);
+void imap_session_send_flags (ImapSession *self);
+void imap_mailbox_add_recent (ImapMailbox *mbox, guint32 first, guint64 next);
+gboolean imap_mailbox_is_recent (ImapMailbox *mbox, guint32 uid);
+guint imap_mailbox_n_recent (ImapMailbox *mbox);
+void imap_mailbox_learn_keywords (ImapMailbox *mbox, const char *const *keywords);
 void imap_session_sync (ImapSession *self, ImapSyncDone done);
 gboolean imap_session_view_advance (ImapSession *self, guint64 modseq);
 void imap_session_view_flags_changed (ImapSession *self, GPtrArray *changes);
-gboolean imap_session_view_appended (ImapSession *self, guint32 uid, guint64 modseq);
+gboolean imap_session_view_appended (ImapSession *self, guint32 uid, guint64 modseq, const char *const *keywords,
+				     ImapSyncDone done);
 gboolean imap_session_view_expunged (ImapSession *self, GArray *gone);
 void imap_session_tagged_ok_done (ImapSession *self);
 void imap_session_enable_condstore (ImapSession *self);

@@ -231,7 +231,166 @@ imap_mailbox_free (ImapMailbox *mbox)
 {
 	g_free (mbox->name);
 	g_array_unref (mbox->uids);
+	g_clear_pointer (&mbox->recent, g_array_unref);
+	g_clear_pointer (&mbox->keywords_folded, g_hash_table_unref);
+	g_clear_pointer (&mbox->keywords, g_ptr_array_unref);
 	g_free (mbox);
+}
+
+/* Adds the claimed UIDs [@first, @next) to the session's \Recent set;
+ * claims come in ascending order, so a range extends the last one or
+ * follows it */
+void
+imap_mailbox_add_recent (ImapMailbox *mbox, guint32 first, guint64 next)
+{
+	ImapSeqRange r = {first, (guint32)MIN (next - 1, (guint64)G_MAXUINT32)};
+	ImapSeqRange *last;
+
+	if (mbox->recent == NULL || next <= first)
+		return;
+	last = mbox->recent->len > 0 ? &g_array_index (mbox->recent, ImapSeqRange, mbox->recent->len - 1) : NULL;
+	if (last != NULL && r.first <= (guint64)last->last + 1) {
+		last->last = MAX (last->last, r.last);
+		return;
+	}
+	g_array_append_val (mbox->recent, r);
+}
+
+/* whether @uid is \Recent for this session (whether the view holds it
+ * is the caller's question) */
+gboolean
+imap_mailbox_is_recent (ImapMailbox *mbox, guint32 uid)
+{
+	guint lo = 0, hi;
+
+	if (mbox == NULL || mbox->recent == NULL)
+		return FALSE;
+	hi = mbox->recent->len;
+	while (lo < hi) {
+		guint mid = lo + (hi - lo) / 2;
+		const ImapSeqRange *r = &g_array_index (mbox->recent, ImapSeqRange, mid);
+		if (uid < r->first)
+			hi = mid;
+		else if (uid > r->last)
+			lo = mid + 1;
+		else
+			return TRUE;
+	}
+	return FALSE;
+}
+
+/* the index of the first UID of the view that is >= @uid */
+static guint
+imap_mailbox_lower_bound (ImapMailbox *mbox, guint32 uid)
+{
+	guint lo = 0, hi = mbox->uids->len;
+
+	while (lo < hi) {
+		guint mid = lo + (hi - lo) / 2;
+		if (g_array_index (mbox->uids, guint32, mid) < uid)
+			lo = mid + 1;
+		else
+			hi = mid;
+	}
+	return lo;
+}
+
+/* the number of messages of the view that are \Recent for this session:
+ * an expunged message has left the view, and with it the count */
+guint
+imap_mailbox_n_recent (ImapMailbox *mbox)
+{
+	guint n = 0;
+
+	for (guint i = 0; mbox->recent != NULL && i < mbox->recent->len; i++) {
+		const ImapSeqRange *r = &g_array_index (mbox->recent, ImapSeqRange, i);
+		guint from = imap_mailbox_lower_bound (mbox, r->first);
+		guint to = r->last == G_MAXUINT32 ? mbox->uids->len : imap_mailbox_lower_bound (mbox, r->last + 1);
+		n += to - from;
+	}
+	return n;
+}
+
+/* keywords are compared without regard to ASCII case, as SEARCH KEYWORD
+ * compares them */
+static guint
+imap_keyword_hash (gconstpointer key)
+{
+	guint h = 5381;
+
+	for (const char *p = key; *p != '\0'; p++)
+		h = h * 33 + (guchar)g_ascii_tolower (*p);
+	return h;
+}
+
+static gboolean
+imap_keyword_equal (gconstpointer a, gconstpointer b)
+{
+	return g_ascii_strcasecmp (a, b) == 0;
+}
+
+/* Adds the keywords of @keywords the view does not know yet; returns
+ * whether there was one */
+static gboolean
+imap_mailbox_add_keywords (ImapMailbox *mbox, const char *const *keywords)
+{
+	gboolean added = FALSE;
+
+	if (mbox->keywords == NULL) {
+		mbox->keywords = g_ptr_array_new_with_free_func (g_free);
+		mbox->keywords_folded = g_hash_table_new (imap_keyword_hash, imap_keyword_equal);
+	}
+	for (guint i = 0; keywords != NULL && keywords[i] != NULL; i++) {
+		char *keyword;
+
+		if (g_hash_table_contains (mbox->keywords_folded, keywords[i]))
+			continue;
+		keyword = g_strdup (keywords[i]);
+		g_ptr_array_add (mbox->keywords, keyword);
+		g_hash_table_add (mbox->keywords_folded, keyword); /* the key is the array's string */
+		added = TRUE;
+	}
+	return added;
+}
+
+/* the keywords of a message listed at SELECT, before FLAGS is sent */
+void
+imap_mailbox_learn_keywords (ImapMailbox *mbox, const char *const *keywords)
+{
+	imap_mailbox_add_keywords (mbox, keywords);
+}
+
+/* FLAGS and PERMANENTFLAGS (RFC 3501 §7.2.6, §7.1): the system flags and
+ * the keywords the mailbox's messages use */
+void
+imap_session_send_flags (ImapSession *self)
+{
+	ImapMailbox *mbox = self->mbox;
+	g_autoptr (GString) kw = g_string_new (NULL);
+
+	for (guint i = 0; mbox->keywords != NULL && i < mbox->keywords->len; i++) {
+		g_string_append_c (kw, ' ');
+		g_string_append (kw, g_ptr_array_index (mbox->keywords, i));
+	}
+	imap_session_untagged (self, "FLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft%s)", kw->str);
+	if (mbox->read_only)
+		imap_session_untagged (self, "OK [PERMANENTFLAGS ()] Read-only mailbox");
+	else
+		imap_session_untagged (self,
+				       "OK [PERMANENTFLAGS (\\Answered \\Flagged \\Deleted \\Seen \\Draft%s \\*)] "
+				       "Flags permitted",
+				       kw->str);
+}
+
+/* A keyword of @keywords the client was not told of yet: a new FLAGS
+ * (RFC 3501 §7.2.6), before the FETCH that carries it */
+void
+imap_session_announce_keywords (ImapSession *self, const char *const *keywords)
+{
+	if (self->mbox == NULL || keywords == NULL || keywords[0] == NULL)
+		return;
+	if (imap_mailbox_add_keywords (self->mbox, keywords))
+		imap_session_send_flags (self);
 }
 
 /* the sequence number (1-based) of @uid, or 0 */
@@ -284,12 +443,36 @@ imap_session_unselect (ImapSession *self)
 		self->state = IMAP_STATE_AUTH;
 }
 
+/* "FLAGS (…)" of message @uid: its system flags, \Recent in a rev1
+ * session that claimed it, then its keywords (announced first with a
+ * FLAGS response when the client does not know one of them yet) */
 void
-imap_session_append_fetch_flags (GString *line, const EpStoreMessage *m)
+imap_session_append_flags (ImapSession *self, GString *line, guint32 uid, EpStoreFlags flags,
+			   const char *const *keywords)
 {
+	gsize start;
+
+	imap_session_announce_keywords (self, keywords);
 	g_string_append (line, "FLAGS (");
-	imap_append_flags (line, m->flags, (const char *const *)m->keywords);
+	start = line->len;
+	imap_append_flags (line, flags, NULL);
+	if (!self->rev2 && imap_mailbox_is_recent (self->mbox, uid)) {
+		if (line->len > start)
+			g_string_append_c (line, ' ');
+		g_string_append (line, "\\Recent");
+	}
+	for (guint i = 0; keywords != NULL && keywords[i] != NULL; i++) {
+		if (line->len > start)
+			g_string_append_c (line, ' ');
+		g_string_append (line, keywords[i]);
+	}
 	g_string_append_c (line, ')');
+}
+
+void
+imap_session_append_fetch_flags (ImapSession *self, GString *line, const EpStoreMessage *m)
+{
+	imap_session_append_flags (self, line, m->uid, m->flags, (const char *const *)m->keywords);
 }
 
 /* ---- synchronisation: bring the view up to date and tell the client ----------------------- */
@@ -299,18 +482,58 @@ typedef struct {
 	ImapSyncDone done;
 	guint64 since;
 	guint64 max_modseq;
-	gboolean listed_changes; /* a changed message was listed */
-	gboolean rechecked;	 /* the tombstones were listed again after the messages */
+	gboolean listed_changes;   /* a changed message was listed */
+	gboolean rechecked;	   /* the tombstones were listed again after the messages */
+	gboolean grew;		   /* EXISTS was sent: a rev1 session tells RECENT */
+	gboolean claimed;	   /* the new messages were claimed as \Recent */
+	gboolean claimed_by_other; /* a session of the same shared listing claims them */
 } ImapSyncOp;
 
 static void imap_session_idle_finish (ImapSession *self);
 static void imap_sync_on_tombstones (GObject *source, GAsyncResult *res, gpointer user_data);
 
+static void imap_sync_finish (ImapSyncOp *op);
+static ImapSyncOp *imap_sync_op_new (ImapSession *self, ImapSyncDone done);
+
+static void
+imap_sync_on_claimed (GObject *source, GAsyncResult *res, gpointer user_data)
+{
+	ImapSyncOp *op = user_data;
+	ImapSession *self = op->self;
+	g_autoptr (GError) error = NULL;
+	guint32 first = 0;
+	guint64 next = 0;
+
+	if (!ep_store_claim_recent_finish (EP_STORE (source), res, &first, &next, &error)) {
+		if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
+			ep_log_warning (IMAP_MODULE, self->id, "claiming the recent messages: %s", error->message);
+	} else if (!self->closing && self->mbox != NULL) {
+		imap_mailbox_add_recent (self->mbox, first, next);
+	}
+	if (!self->closing && self->mbox != NULL)
+		imap_session_untagged (self, "%u RECENT", imap_mailbox_n_recent (self->mbox));
+	imap_sync_finish (op);
+}
+
 static void
 imap_sync_finish (ImapSyncOp *op)
 {
-	g_autoptr (ImapSession) self = op->self;
+	g_autoptr (ImapSession) self = NULL;
 	ImapSyncDone done = op->done;
+
+	/* new messages in a rev1 session: RECENT after EXISTS (RFC 3501
+	 * §7.3.2); one claim per synchronisation takes those no other session
+	 * has seen as \Recent (a SELECT, not an EXAMINE, claims) */
+	if (op->grew && !op->claimed && !op->self->closing && op->self->mbox != NULL && !op->self->rev2) {
+		op->claimed = TRUE;
+		if (op->self->mbox->recent != NULL && !op->claimed_by_other) {
+			ep_store_claim_recent_async (op->self->server->store, op->self->account, op->self->mbox->name,
+						     op->self->cancellable, imap_sync_on_claimed, op);
+			return;
+		}
+		imap_session_untagged (op->self, "%u RECENT", imap_mailbox_n_recent (op->self->mbox));
+	}
+	self = op->self;
 
 	if (self->mbox != NULL && op->max_modseq > self->mbox->modseq)
 		self->mbox->modseq = op->max_modseq;
@@ -349,20 +572,23 @@ imap_sync_apply_messages (ImapSyncOp *op, GPtrArray *msgs)
 		if (seq > 0) {
 			g_autoptr (GString) line = g_string_new (NULL);
 			g_string_append_printf (line, "%u FETCH (UID %u ", seq, m->uid);
-			imap_session_append_fetch_flags (line, m);
+			imap_session_append_fetch_flags (self, line, m);
 			if (self->condstore)
 				g_string_append_printf (line, " MODSEQ (%" G_GUINT64_FORMAT ")", m->modseq);
 			g_string_append_c (line, ')');
 			imap_session_untagged (self, "%s", line->str);
 		} else if (uids->len == 0 || m->uid > g_array_index (uids, guint32, uids->len - 1)) {
+			imap_session_announce_keywords (self, (const char *const *)m->keywords);
 			g_array_append_val (uids, m->uid);
 			grew = TRUE;
 		}
 		if (m->uid >= self->mbox->uidnext)
 			self->mbox->uidnext = m->uid + 1;
 	}
-	if (grew)
+	if (grew) {
 		imap_session_untagged (self, "%u EXISTS", self->mbox->uids->len);
+		op->grew = TRUE;
+	}
 	return last_uid;
 }
 
@@ -467,19 +693,30 @@ imap_session_view_flags_changed (ImapSession *self, GPtrArray *changes)
 }
 
 /* After APPEND into the selected mailbox: the message @uid, @modseq
- * joins the view with `* n EXISTS` when nothing else changed the mailbox
- * meanwhile (its UID is the next one the view expects).  Returns %FALSE
+ * (with @keywords) joins the view when nothing else changed the mailbox
+ * meanwhile (its UID is the next one the view expects): its keywords are
+ * announced if new, `* n EXISTS` is sent, and a rev1 session claims and
+ * tells RECENT as a synchronisation would; then @done.  Returns %FALSE
  * when the caller must synchronise instead. */
 gboolean
-imap_session_view_appended (ImapSession *self, guint32 uid, guint64 modseq)
+imap_session_view_appended (ImapSession *self, guint32 uid, guint64 modseq, const char *const *keywords,
+			    ImapSyncDone done)
 {
-	if (self->mbox == NULL || self->syncing || uid != self->mbox->uidnext)
+	ImapSyncOp *op;
+	gboolean changed = self->changed;
+
+	if (self->mbox == NULL || self->syncing || uid != self->mbox->uidnext || modseq != self->mbox->modseq + 1)
 		return FALSE;
-	if (!imap_session_view_advance (self, modseq))
-		return FALSE;
+	op = imap_sync_op_new (self, done);
+	/* a notice of a later change still wants its synchronisation */
+	self->changed = changed;
+	op->max_modseq = modseq;
+	imap_session_announce_keywords (self, keywords);
 	g_array_append_val (self->mbox->uids, uid);
 	self->mbox->uidnext = uid + 1;
 	imap_session_untagged (self, "%u EXISTS", self->mbox->uids->len);
+	op->grew = TRUE;
+	imap_sync_finish (op);
 	return TRUE;
 }
 
@@ -628,6 +865,8 @@ imap_shared_sync_free (ImapSharedSync *shared)
 static void
 imap_shared_sync_deliver (ImapSharedSync *shared, gboolean complete)
 {
+	gboolean claiming = FALSE;
+
 	for (guint i = 0; i < shared->sessions->len; i++) {
 		ImapSyncOp *op = g_ptr_array_index (shared->sessions, i);
 		ImapSession *self = op->self;
@@ -639,6 +878,13 @@ imap_shared_sync_deliver (ImapSharedSync *shared, gboolean complete)
 			if (shared->gone_again != NULL) {
 				op->rechecked = TRUE;
 				imap_sync_apply_tombstones (op, shared->gone_again);
+			}
+			/* \Recent: the first rev1 SELECT session claims after the
+			 * listing, so it takes every new message listed; the others
+			 * would claim nothing of their views and do not ask */
+			if (op->grew && !self->rev2 && self->mbox->recent != NULL) {
+				op->claimed_by_other = claiming;
+				claiming = TRUE;
 			}
 		}
 		imap_sync_finish (op);
@@ -1202,6 +1448,7 @@ imap_session_finalize (GObject *object)
 	g_clear_pointer (&self->parser, imap_parser_free);
 	g_free (self->account);
 	g_free (self->appenduid);
+	g_strfreev (self->append_keywords);
 	g_clear_pointer (&self->saved, g_array_unref);
 	g_free (self->listener_kind);
 	g_clear_object (&self->cancellable);

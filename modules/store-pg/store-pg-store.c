@@ -83,11 +83,12 @@ static const struct {
     {"store_pg_list_mailboxes",
      "SELECT m.id, m.name, m.role, m.uidvalidity, m.uidnext, m.highestmodseq, "
      "EXISTS (SELECT 1 FROM store_subscriptions b WHERE b.account_id = a.id AND b.name = m.name), "
-     "c.n, c.unseen, c.size "
+     "c.n, c.unseen, c.size, c.recent "
      "FROM (SELECT id FROM store_accounts WHERE name = $1) a "
      "LEFT JOIN store_mailboxes m ON m.account_id = a.id AND ($2::text IS NULL OR m.name = $2) "
      "LEFT JOIN LATERAL (SELECT count(*) AS n, count(*) FILTER (WHERE s.flags & 1 = 0) AS unseen, "
-     "COALESCE(sum(s.size), 0) AS size FROM store_messages s WHERE s.mailbox_id = m.id) c ON true "
+     "COALESCE(sum(s.size), 0) AS size, count(*) FILTER (WHERE s.uid >= m.recent_uid) AS recent "
+     "FROM store_messages s WHERE s.mailbox_id = m.id) c ON true "
      "ORDER BY m.name"},
     {"store_pg_create_mailbox",
      "WITH acc AS (SELECT id FROM store_accounts WHERE name = $1), "
@@ -95,7 +96,7 @@ static const struct {
      "SELECT acc.id, p, nextval('store_uidvalidity_seq') FROM acc, unnest($4::text[]) p ON CONFLICT DO NOTHING) "
      "INSERT INTO store_mailboxes (account_id, name, role, uidvalidity) "
      "SELECT acc.id, $2, $3, nextval('store_uidvalidity_seq') FROM acc "
-     "RETURNING id, name, role, uidvalidity, uidnext, highestmodseq, true, 0, 0, 0"},
+     "RETURNING id, name, role, uidvalidity, uidnext, highestmodseq, true, 0, 0, 0, 0"},
     {"store_pg_delete_mailbox", "SELECT account_id, mailbox_id FROM store_mailbox_delete($1, $2)"},
     {"store_pg_rename_mailbox",
      "WITH acc AS (SELECT id FROM store_accounts WHERE name = $1), "
@@ -1296,6 +1297,7 @@ store_pg_mailbox_from_row (EpDbResult *res, guint row)
 	mailbox->n_messages = ep_db_result_get_int64 (res, row, 7);
 	mailbox->n_unseen = ep_db_result_get_int64 (res, row, 8);
 	mailbox->size = ep_db_result_get_int64 (res, row, 9);
+	mailbox->n_recent = ep_db_result_get_int64 (res, row, 10);
 	return mailbox;
 }
 

@@ -80,11 +80,11 @@ def test_rev1_session_without_enable_sees_no_modseq(srv):
     ok(m.select(name))
     m.store('1', '+FLAGS', '(\\Flagged)')
     lines, _ = r.cmd('n', 'NOOP')
-    assert lines == [b'* 1 FETCH (UID 1 FLAGS (\\Flagged))\r\n'], lines
+    assert lines == [b'* 1 FETCH (UID 1 FLAGS (\\Flagged \\Recent))\r\n'], lines
     lines, _ = r.cmd('st', 'STORE 2 +FLAGS (\\Seen)')
-    assert lines == [b'* 2 FETCH (FLAGS (\\Seen))\r\n'], lines
+    assert lines == [b'* 2 FETCH (FLAGS (\\Seen \\Recent))\r\n'], lines
     lines, _ = r.cmd('f', 'FETCH 1:2 (FLAGS)')
-    assert lines == [b'* 1 FETCH (FLAGS (\\Flagged))\r\n', b'* 2 FETCH (FLAGS (\\Seen))\r\n'], lines
+    assert lines == [b'* 1 FETCH (FLAGS (\\Flagged \\Recent))\r\n', b'* 2 FETCH (FLAGS (\\Seen \\Recent))\r\n'], lines
     m.store('1', '+FLAGS', '(\\Deleted)')
     ok(m.expunge())
     lines, _ = r.cmd('n2', 'NOOP')
@@ -97,7 +97,7 @@ def test_rev1_session_without_enable_sees_no_modseq(srv):
     mm = re.fullmatch(rb'\* 1 FETCH \(MODSEQ \((\d+)\)\)\r\n', lines[1])
     assert mm, lines
     lines, _ = r.cmd('st2', 'STORE 1 -FLAGS (\\Seen)')
-    assert lines == [b'* 1 FETCH (UID 2 FLAGS () MODSEQ (%d))\r\n' % modseqs(r)[2]], lines
+    assert lines == [b'* 1 FETCH (UID 2 FLAGS (\\Recent) MODSEQ (%d))\r\n' % modseqs(r)[2]], lines
     r.close()
     m.logout()
 
@@ -177,7 +177,7 @@ def test_qresync_select_errors(srv):
     ok(m.select(name))
     m.store('1', '+FLAGS', '(\\Answered)')
     lines, _ = r2.cmd('n', 'NOOP')
-    assert lines == [b'* 1 FETCH (UID 1 FLAGS (\\Answered) MODSEQ (%d))\r\n' % modseqs(r2)[1]], lines
+    assert lines == [b'* 1 FETCH (UID 1 FLAGS (\\Answered \\Recent) MODSEQ (%d))\r\n' % modseqs(r2)[1]], lines
     r.close()
     r2.close()
     m.logout()
@@ -248,19 +248,19 @@ def test_fetch_changedsince(srv):
     # not synchronised yet: UID 1 is still message 1 of A's view
     lines, t = a.cmd('f', f'FETCH 1:* (FLAGS) (CHANGEDSINCE {since})')
     assert t == b'f OK FETCH completed\r\n'
-    mm = re.fullmatch(rb'\* 3 FETCH \(MODSEQ \((\d+)\) FLAGS \(\\Seen\)\)\r\n', lines[0])
+    mm = re.fullmatch(rb'\* 3 FETCH \(MODSEQ \((\d+)\) FLAGS \(\\Seen \\Recent\)\)\r\n', lines[0])
     assert mm and len(lines) == 1, lines
     ms[3] = int(mm.group(1))
     lines, _ = a.cmd('f0', 'UID FETCH 1:* (FLAGS) (CHANGEDSINCE 0)')
-    assert lines == [b'* 2 FETCH (UID 2 MODSEQ (%d) FLAGS ())\r\n' % modseqs(a)[2],
-                     b'* 3 FETCH (UID 3 MODSEQ (%d) FLAGS (\\Seen))\r\n' % ms[3],
-                     b'* 4 FETCH (UID 4 MODSEQ (%d) FLAGS ())\r\n' % modseqs(a)[4]], lines
+    assert lines == [b'* 2 FETCH (UID 2 MODSEQ (%d) FLAGS (\\Recent))\r\n' % modseqs(a)[2],
+                     b'* 3 FETCH (UID 3 MODSEQ (%d) FLAGS (\\Seen \\Recent))\r\n' % ms[3],
+                     b'* 4 FETCH (UID 4 MODSEQ (%d) FLAGS (\\Recent))\r\n' % modseqs(a)[4]], lines
     lines, _ = a.cmd('n', 'NOOP')
     assert lines[0] == b'* VANISHED 1\r\n', lines
     # VANISHED (EARLIER) for what the client asks about, before the FETCHes
     lines, t = a.cmd('v', f'UID FETCH 1:* (FLAGS) (CHANGEDSINCE {since} VANISHED)')
     assert t == b'v OK UID FETCH completed\r\n'
-    assert lines == [b'* VANISHED (EARLIER) 1\r\n', b'* 2 FETCH (UID 3 MODSEQ (%d) FLAGS (\\Seen))\r\n' % ms[3]], lines
+    assert lines == [b'* VANISHED (EARLIER) 1\r\n', b'* 2 FETCH (UID 3 MODSEQ (%d) FLAGS (\\Seen \\Recent))\r\n' % ms[3]], lines
     lines, _ = a.cmd('v2', f'UID FETCH 2:4 (FLAGS) (VANISHED CHANGEDSINCE {ms[3]})')
     assert lines == [], lines
     lines, _ = a.cmd('v3', f'UID FETCH 1 (FLAGS) (CHANGEDSINCE {since} VANISHED)')
@@ -337,7 +337,7 @@ def test_status_highestmodseq(srv):
     m.store('2', '+FLAGS', '(\\Seen)')
     # STATUS HIGHESTMODSEQ enabled CONDSTORE: the sync carries MODSEQ
     lines, _ = r.cmd('n', 'NOOP')
-    assert lines == [b'* 2 FETCH (UID 2 FLAGS (\\Seen) MODSEQ (%d))\r\n' % (int(mm.group(1)) + 1)], lines
+    assert lines == [b'* 2 FETCH (UID 2 FLAGS (\\Seen \\Recent) MODSEQ (%d))\r\n' % (int(mm.group(1)) + 1)], lines
     lines, _ = r.cmd('b', f'STATUS {name} (HIGHESTMODSEQ)')
     assert lines == [b'* STATUS "%s" (HIGHESTMODSEQ %d)\r\n' % (name.encode(), int(mm.group(1)) + 1)], lines
     r.close()
@@ -365,7 +365,7 @@ def test_vanished_at_noop_idle_expunge_and_move(srv):
     assert a.line() == b'+ idling\r\n'
     m.store('4', '+FLAGS.SILENT', '(\\Deleted)')  # UID 6
     line = a.line(timeout=5)
-    assert re.fullmatch(rb'\* 4 FETCH \(UID 6 FLAGS \(\\Deleted\) MODSEQ \(\d+\)\)\r\n', line), line
+    assert re.fullmatch(rb'\* 4 FETCH \(UID 6 FLAGS \(\\Deleted \\Recent\) MODSEQ \(\d+\)\)\r\n', line), line
     ok(m.expunge())
     assert a.line(timeout=5) == b'* VANISHED 6\r\n'
     a.send('DONE\r\n')

@@ -48,11 +48,26 @@ def test_append_alone_is_told_at_once(srv):
     m, name = box_with(srv, 2)
     r = raw_select(srv, name)
     lines, t = raw_append(r, 'a', name)
-    assert lines == [b'* 3 EXISTS\r\n'], lines
+    # a rev1 session: it claimed UIDs 1 and 2 at SELECT, and claims its own APPEND
+    assert lines == [b'* 3 EXISTS\r\n', b'* 3 RECENT\r\n'], lines
     assert re.fullmatch(rb'a OK \[APPENDUID \d+ 3\] APPEND completed\r\n', t), t
     lines, _ = r.cmd('n', 'NOOP')
     assert lines == [], lines
     assert sorted(uid_flags(r)) == [1, 2, 3]
+
+
+def test_append_alone_rev2_has_no_recent(srv):
+    m, name = box_with(srv, 1)
+    r = Raw(srv)
+    r.login()
+    lines, t = r.cmd('e', 'ENABLE IMAP4rev2')
+    assert t == b'e OK ENABLE completed\r\n', t
+    lines, t = r.cmd('s', f'SELECT {name}')
+    assert t.startswith(b's OK'), t
+    lines, t = raw_append(r, 'a', name)
+    assert lines == [b'* 2 EXISTS\r\n'], lines
+    lines, _ = r.cmd('n', 'NOOP')
+    assert lines == [], lines
 
 
 def test_append_after_another_sessions_changes(srv):
@@ -65,8 +80,10 @@ def test_append_after_another_sessions_changes(srv):
     ok(m.expunge())                                   # UID 1 gone
     lines, t = raw_append(r, 'a', name)               # UID 5, by this one
     assert re.fullmatch(rb'a OK \[APPENDUID \d+ 5\] APPEND completed\r\n', t), t
-    assert lines == [b'* 1 EXPUNGE\r\n', b'* 1 FETCH (UID 2 FLAGS (\\Flagged))\r\n', b'* 4 EXISTS\r\n'], lines
-    assert uid_flags(r) == {2: (1, '\\Flagged'), 3: (2, ''), 4: (3, ''), 5: (4, '')}
+    # UID 4 is recent to the other session (it had the mailbox selected)
+    assert lines == [b'* 1 EXPUNGE\r\n', b'* 1 FETCH (UID 2 FLAGS (\\Flagged \\Recent))\r\n', b'* 4 EXISTS\r\n',
+                     b'* 3 RECENT\r\n'], lines
+    assert uid_flags(r) == {2: (1, '\\Flagged \\Recent'), 3: (2, '\\Recent'), 4: (3, ''), 5: (4, '\\Recent')}
 
 
 def test_store_then_another_sessions_change_is_told(srv):
@@ -74,21 +91,21 @@ def test_store_then_another_sessions_change_is_told(srv):
     r = raw_select(srv, name)
     ok(m.select(name))
     lines, _ = r.cmd('st', 'STORE 1 +FLAGS (\\Answered)')
-    assert lines == [b'* 1 FETCH (FLAGS (\\Answered))\r\n'], lines
+    assert lines == [b'* 1 FETCH (FLAGS (\\Answered \\Recent))\r\n'], lines
     # the own change is not told again; the other session's is
     m.store('3', '+FLAGS', '(\\Draft)')
     lines, _ = r.cmd('n', 'NOOP')
-    assert lines == [b'* 3 FETCH (UID 3 FLAGS (\\Draft))\r\n'], lines
+    assert lines == [b'* 3 FETCH (UID 3 FLAGS (\\Draft \\Recent))\r\n'], lines
     # a change of the other session between two of this one: both known
     m.store('2', '+FLAGS', '(\\Flagged)')
     lines, _ = r.cmd('st2', 'STORE 1 -FLAGS (\\Answered)')
-    assert lines == [b'* 1 FETCH (FLAGS ())\r\n'], lines
+    assert lines == [b'* 1 FETCH (FLAGS (\\Recent))\r\n'], lines
     # the view took neither in: the synchronisation tells both (the own one again)
     lines, _ = r.cmd('n2', 'NOOP')
-    assert lines == [b'* 1 FETCH (UID 1 FLAGS ())\r\n', b'* 2 FETCH (UID 2 FLAGS (\\Flagged))\r\n'], lines
+    assert lines == [b'* 1 FETCH (UID 1 FLAGS (\\Recent))\r\n', b'* 2 FETCH (UID 2 FLAGS (\\Flagged \\Recent))\r\n'], lines
     lines, _ = r.cmd('n3', 'NOOP')
     assert lines == [], lines
-    assert uid_flags(r) == {1: (1, ''), 2: (2, '\\Flagged'), 3: (3, '\\Draft')}
+    assert uid_flags(r) == {1: (1, '\\Recent'), 2: (2, '\\Flagged \\Recent'), 3: (3, '\\Draft \\Recent')}
 
 
 def test_fetch_seen_alone_and_after_another_change(srv):
@@ -106,7 +123,7 @@ def test_fetch_seen_alone_and_after_another_change(srv):
     lines, t = r.until('f2')
     assert t == b'f2 OK FETCH completed\r\n', t
     lines, _ = r.cmd('n2', 'NOOP')
-    assert lines == [b'* 2 FETCH (UID 2 FLAGS (\\Flagged))\r\n'], lines
+    assert lines == [b'* 2 FETCH (UID 2 FLAGS (\\Flagged \\Recent))\r\n'], lines
 
 
 def test_uid_expunge_alone_and_with_another_sessions_expunge(srv):
@@ -129,9 +146,9 @@ def test_uid_expunge_alone_and_with_another_sessions_expunge(srv):
     assert t == b'x2 OK EXPUNGE completed\r\n', t
     # UID 4 (message 3) and UID 5 (then message 3 too), in the store's order
     assert lines == [b'* 3 EXPUNGE\r\n', b'* 3 EXPUNGE\r\n'], lines
-    assert uid_flags(r) == {1: (1, ''), 3: (2, '')}
+    assert uid_flags(r) == {1: (1, '\\Recent'), 3: (2, '\\Recent')}
     # UID EXPUNGE leaves \Deleted messages outside its set alone
     lines, _ = r.cmd('st3', 'STORE 1:2 +FLAGS.SILENT (\\Deleted)')
     lines, t = r.cmd('x3', 'UID EXPUNGE 3')
     assert (lines, t) == ([b'* 2 EXPUNGE\r\n'], b'x3 OK EXPUNGE completed\r\n'), (lines, t)
-    assert uid_flags(r) == {1: (1, '\\Deleted')}
+    assert uid_flags(r) == {1: (1, '\\Deleted \\Recent')}

@@ -86,6 +86,15 @@ def fetch_meta(r, tag, what='1:*'):
     return out
 
 
+def without_recent(meta):
+    """fetch_meta() of a rev1 SELECT session that claimed every message as
+    \\Recent, as a session that did not claim them sees it."""
+    for flags, _ in meta.values():
+        assert rb'\Recent' in flags.split(), meta
+    return {uid: (b' '.join(f for f in flags.split() if f != rb'\Recent'), date)
+            for uid, (flags, date) in meta.items()}
+
+
 # ---------------------------------------------------------------------------
 # COPY and MOVE
 
@@ -108,7 +117,7 @@ def test_copy_keeps_flags_keywords_date_and_gives_copyuid(srv):
     assert lines == [] and t == f'a OK [COPYUID {v} 1,3,4 1,2,3] COPY completed\r\n'.encode(), (lines, t)
     lines, t = r.cmd('b', f'UID COPY 4,1 {dst}')
     assert t == f'b OK [COPYUID {v} 1,4 4,5] UID COPY completed\r\n'.encode(), t
-    original = fetch_meta(r, 'c')
+    original = without_recent(fetch_meta(r, 'c'))
     _, t = r.cmd('d', f'EXAMINE {dst}')
     assert t.startswith(b'd OK'), t
     copies = fetch_meta(r, 'f')
@@ -159,7 +168,7 @@ def test_move_keeps_flags_and_other_session_sees_expunges(srv):
     b.login('alice')
     a.cmd('s', f'SELECT {src}')
     b.cmd('s', f'SELECT {src}')
-    before = fetch_meta(a, 'm')
+    before = without_recent(fetch_meta(a, 'm'))
     lines, t = a.cmd('a', f'MOVE 2:3 {dst}')
     assert t == b'a OK MOVE completed\r\n', t
     assert lines == [f'* OK [COPYUID {v} 2,3 1,2] Moved\r\n'.encode(), b'* 2 EXPUNGE\r\n', b'* 2 EXPUNGE\r\n'], lines
@@ -176,7 +185,8 @@ def test_move_keeps_flags_and_other_session_sees_expunges(srv):
     v_src = uidvalidity(m, src)
     assert t == b'b OK UID MOVE completed\r\n', t
     assert lines[0] == f'* OK [COPYUID {v_src} 4 5] Moved\r\n'.encode(), lines
-    assert lines[1:] == [b'* 2 EXPUNGE\r\n', b'* 2 EXISTS\r\n'], lines
+    # the copy is claimed as \Recent by a, which claimed UID 1 at SELECT
+    assert lines[1:] == [b'* 2 EXPUNGE\r\n', b'* 2 EXISTS\r\n', b'* 2 RECENT\r\n'], lines
     lines, _ = a.cmd('c', 'UID FETCH 1:* (UID)')
     assert lines == [b'* 1 FETCH (UID 1)\r\n', b'* 2 FETCH (UID 5)\r\n'], lines
     a.close()
@@ -243,8 +253,11 @@ def test_multiappend_appenduid(srv):
     assert r.line() == b'+ Ready for literal data\r\n'
     r.send(message(5) + b'\r\n')
     lines, t = r.until('b')
-    assert lines == [b'* 5 EXISTS\r\n'] and t == f'b OK [APPENDUID {v} 4,5] APPEND completed\r\n'.encode(), lines
+    # the APPEND's synchronisation claims the two new messages for this SELECT
+    assert lines == [b'* 5 EXISTS\r\n', b'* 5 RECENT\r\n'], lines
+    assert t == f'b OK [APPENDUID {v} 4,5] APPEND completed\r\n'.encode(), t
     meta = fetch_meta(r, 'f')
+    meta = without_recent(meta)
     assert meta[1] == (rb'\Seen $One', b'01-Dec-2026 10:30:00 +0000'), meta
     assert meta[2][0] == b'$Two' and meta[3] == (b'', b'31-Jan-2025 08:00:00 +0000'), meta
     assert meta[4][0] == b'' and meta[5][0] == rb'\Flagged', meta
@@ -330,7 +343,7 @@ def test_rename_inbox_moves_its_messages(srv):
     b.login('bob')
     a.cmd('s', 'SELECT INBOX')
     b.cmd('s', 'SELECT INBOX')
-    before = fetch_meta(a, 'm')
+    before = without_recent(fetch_meta(a, 'm'))
     # the session that renames hears of the expunges before OK, another at its NOOP
     lines, t = a.cmd('a', 'RENAME inbox "Old mail"')
     assert t == b'a OK RENAME completed\r\n', t
@@ -360,7 +373,7 @@ def test_rename_inbox_moves_its_messages(srv):
     data = append(m, 'INBOX', message(5))
     assert data[0] == f'[APPENDUID {v_inbox} 4] APPEND completed'.encode(), data
     lines, _ = a.cmd('n', 'NOOP')
-    assert lines == [b'* 1 EXISTS\r\n'], lines
+    assert lines == [b'* 1 EXISTS\r\n', b'* 1 RECENT\r\n'], lines
     # an empty INBOX: an empty new mailbox
     lines, t = a.cmd('d', 'RENAME INBOX Again')
     assert t == b'd OK RENAME completed\r\n' and lines == [b'* 1 EXPUNGE\r\n'], (lines, t)
@@ -515,7 +528,7 @@ def test_fetch_reads_ahead_across_batch_boundaries(srv):
     got, t = fetch_bodies(r, 'q', 'UID FETCH 100:200 (BODY[HEADER.FIELDS (Message-ID)])')
     assert t == b'q OK UID FETCH completed\r\n', t
     assert [(uid, flags, body) for _, uid, flags, body in got] == \
-        [(u, b'\\Seen', f'Message-ID: <batch{u - 1}@store-ops.example>\r\n\r\n'.encode())
+        [(u, b'\\Seen \\Recent', f'Message-ID: <batch{u - 1}@store-ops.example>\r\n\r\n'.encode())
          for u in kept if u >= 100]
     lines, t = r.cmd('f', 'UID SEARCH UNSEEN')
     lines = [x for x in lines if x.startswith(b'* SEARCH')]
@@ -555,7 +568,7 @@ def test_fetch_read_ahead_keeps_binary_failures_and_changedsince(srv):
     lines, t = r.cmd('b', 'FETCH 1:* (BINARY[1])')
     assert t == b'b NO [UNKNOWN-CTE] Cannot decode the content-transfer-encoding of a part\r\n', t
     assert [re.sub(rb' MODSEQ \(\d+\)', b'', x) for x in lines] == \
-        [b'* %d FETCH (UID %d FLAGS (\\Seen) BINARY[1] {%d}\r\n%s)\r\n'
+        [b'* %d FETCH (UID %d FLAGS (\\Seen \\Recent) BINARY[1] {%d}\r\n%s)\r\n'
          % (n, n, len(body.split(b'\r\n\r\n', 1)[1]), body.split(b'\r\n\r\n', 1)[1])
          for n, body in enumerate(messages, 1) if body is not bad], lines
     lines, t = r.cmd('u', 'UID SEARCH UNSEEN')

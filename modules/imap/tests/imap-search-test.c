@@ -32,12 +32,15 @@ test_render (GString *out, const ImapSearchKey *k)
 	static const char *const names[] = {"AND",	  "OR",	    "NOT",	 "ALL",	     "NONE",	"FLAG",
 					    "KEYWORD",	  "HEADER", "TEXT",	 "BEFORE",   "ON",	"SINCE",
 					    "SENTBEFORE", "SENTON", "SENTSINCE", "LARGER",   "SMALLER", "SEQSET",
-					    "UIDSET",	  "MODSEQ", "EMAILID",	 "THREADID", "SAVED"};
+					    "UIDSET",	  "MODSEQ", "EMAILID",	 "THREADID", "SAVED",	"RECENT"};
 
 	g_string_append_printf (out, "(%s", names[k->type]);
 	switch (k->type) {
 	case IMAP_SEARCH_FLAG:
 		g_string_append_printf (out, " %d %d", k->flag, k->set);
+		break;
+	case IMAP_SEARCH_RECENT:
+		g_string_append_printf (out, " %d", k->set);
 		break;
 	case IMAP_SEARCH_KEYWORD:
 		g_string_append_printf (out, " %s %d", k->str, k->set);
@@ -90,7 +93,7 @@ test_parse (void)
 	} cases[] = {
 	    {"ALL", "(AND (ALL))", FALSE, 0},
 	    {"seen unflagged", "(AND (FLAG 1 1) (FLAG 4 0))", FALSE, 0},
-	    {"OLD NEW RECENT", "(AND (ALL) (NONE) (NONE))", FALSE, 0},
+	    {"OLD NEW RECENT", "(AND (RECENT 0) (AND (RECENT 1) (FLAG 1 0)) (RECENT 1))", FALSE, 0},
 	    {"KEYWORD $Junk UNKEYWORD work", "(AND (KEYWORD $Junk 1) (KEYWORD work 0))", FALSE, 0},
 	    {"FROM \"Alice\" SUBJECT {3}\r\nB\xc3\xa9", "(AND (HEADER From \"alice\") (HEADER Subject \"b\xc3\xa9\"))",
 	     TRUE, 0},
@@ -279,6 +282,7 @@ test_search (const char *program, guint32 *text_uids, guint n_text_uids)
 		    .header_len = prog->need_header ? imap_search_header_length (m, strlen (m)) : 0,
 		    .email_id = test_object_ids[i][0],
 		    .thread_id = test_object_ids[i][1],
+		    .recent = i == 1 || i >= 3, /* \Recent: messages 2, 4 and 5 */
 		};
 		if (imap_search_match (prog->root, &msg, G_N_ELEMENTS (test_messages), 50)) {
 			g_array_append_val (found, msg.seq);
@@ -307,9 +311,11 @@ test_match (void)
 	    {"UNANSWERED", "SEARCH 1 2 3 5"},
 	    {"DRAFT", "SEARCH 4"},
 	    {"UNDRAFT", "SEARCH 1 2 3 5"},
-	    {"RECENT", "SEARCH"},
-	    {"NEW", "SEARCH"},
-	    {"OLD", "SEARCH 1 2 3 4 5"},
+	    {"RECENT", "SEARCH 2 4 5"},
+	    {"NEW", "SEARCH 4 5"},
+	    {"OLD", "SEARCH 1 3"},
+	    {"NOT NEW", "SEARCH 1 2 3"},
+	    {"OR OLD SEEN", "SEARCH 1 2 3"},
 	    {"KEYWORD $junk", "SEARCH 1 4"},
 	    {"KEYWORD work", "SEARCH 3 4"},
 	    {"UNKEYWORD work", "SEARCH 1 2 5"},

@@ -1760,6 +1760,12 @@ test_claim_recent (void)
 		g_autoptr (EpStoreDelivery) d = append ("rec", "R", MESSAGE ("recent"), &error);
 		g_assert_no_error (error);
 	}
+	/* listing counts the unclaimed messages, and claims nothing */
+	for (guint i = 0; i < 2; i++) {
+		g_autoptr (GPtrArray) boxes = list_mailboxes ("rec", "R", &error);
+		g_assert_no_error (error);
+		g_assert_cmpuint (((EpStoreMailbox *)g_ptr_array_index (boxes, 0))->n_recent, ==, 2);
+	}
 	ep_store_claim_recent_async (store, "rec", "r", NULL, test_on_result, &r1);
 	g_assert_false (ep_store_claim_recent_finish (store, test_wait (&r1), &first, &next, &error));
 	g_assert_error (error, EP_ERROR, EP_ERROR_NOT_FOUND);
@@ -1770,6 +1776,11 @@ test_claim_recent (void)
 	g_assert_cmpuint (first, ==, 1);
 	g_assert_cmpuint (next, ==, 3);
 	g_clear_object (&r1);
+	{
+		g_autoptr (GPtrArray) boxes = list_mailboxes ("rec", "R", &error);
+		g_assert_no_error (error);
+		g_assert_cmpuint (((EpStoreMailbox *)g_ptr_array_index (boxes, 0))->n_recent, ==, 0);
+	}
 
 	/* two claims at once after one more message: one gets it, the other nothing */
 	{
