@@ -122,10 +122,13 @@ static const struct {
      "LEFT JOIN store_subscriptions b ON b.account_id = a.id ORDER BY b.name COLLATE \"C\""},
     /* the row lock of FOR UPDATE makes the claim one caller's (migration 009) */
     /* the row lock only when there is something to claim: a SELECT of a
-     * mailbox without new messages does not wait behind its deliveries */
+     * mailbox without new messages does not wait behind its deliveries;
+     * the commit does not wait for the WAL flush (a crash can only make a
+     * message recent to nobody, docs/store.md "Durability") */
     {"store_pg_claim_recent",
      "WITH cur AS (SELECT m.id, m.recent_uid, m.uidnext FROM store_mailboxes m "
-     "JOIN store_accounts a ON a.id = m.account_id WHERE a.name = $1 AND m.name = $2), "
+     "JOIN store_accounts a ON a.id = m.account_id WHERE a.name = $1 AND m.name = $2 "
+     "AND set_config('synchronous_commit', 'off', true) IS NOT NULL), "
      "old AS (SELECT m.id, m.recent_uid FROM store_mailboxes m JOIN cur ON cur.id = m.id "
      "WHERE cur.recent_uid < cur.uidnext FOR UPDATE OF m), "
      "claimed AS (UPDATE store_mailboxes m SET recent_uid = m.uidnext FROM old WHERE m.id = old.id "
