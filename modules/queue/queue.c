@@ -1091,6 +1091,17 @@ queue_dispatch (Queue *q)
 	" m.smtputf8, m.ret_headers_only, m.envid, extract(epoch FROM m.created_at)::bigint, r.domain, r.recipient,"   \
 	" r.orcpt, r.notify, r.attempts, r.delay_notified"
 
+/* Whether the queue stopped since @result's operation began: the module
+ * may be gone then (its Queue freed with the context), so the callback
+ * must not touch it.  The task keeps the cancellable alive. */
+static gboolean
+queue_result_stopped (GAsyncResult *result)
+{
+	GCancellable *cancellable = g_task_get_cancellable (G_TASK (result));
+
+	return cancellable != NULL && g_cancellable_is_cancelled (cancellable);
+}
+
 static void
 queue_on_claimed (GObject *source, GAsyncResult *result, gpointer user_data)
 {
@@ -1100,6 +1111,8 @@ queue_on_claimed (GObject *source, GAsyncResult *result, gpointer user_data)
 	g_autoptr (GHashTable) groups = NULL;
 	guint n;
 
+	if (queue_result_stopped (result))
+		return;
 	q->claiming = FALSE;
 	if (res == NULL) {
 		if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
@@ -1383,6 +1396,8 @@ queue_on_released (GObject *source, GAsyncResult *result, gpointer user_data)
 	g_autoptr (GError) error = NULL;
 	g_autoptr (EpDbResult) res = ep_db_query_finish (EP_DB (source), result, &error);
 
+	if (queue_result_stopped (result))
+		return;
 	if (res == NULL) {
 		if (!g_error_matches (error, G_IO_ERROR, G_IO_ERROR_CANCELLED))
 			ep_log_warning (QUEUE_MODULE, NULL, "cannot take back this node's leases: %s", error->message);
