@@ -58,7 +58,9 @@ dkim_sign_from_domain (const char *data, GArray *fields, GError **error)
 
 		if (a->host == NULL)
 			continue; /* a group's start or end */
-		ascii = g_hostname_to_ascii (a->host);
+		/* g_hostname_to_ascii() wants UTF-8: it reads past the end of
+		 * anything else (found by fuzz-dkim) */
+		ascii = g_utf8_validate (a->host, -1, NULL) ? g_hostname_to_ascii (a->host) : NULL;
 		lower = ascii != NULL ? g_ascii_strdown (ascii, -1) : NULL;
 		if (lower == NULL || !dkim_domain_is_valid (lower)) {
 			g_set_error (error, EP_ERROR, EP_ERROR_INVALID, "From: has an address in '%s', not a domain",

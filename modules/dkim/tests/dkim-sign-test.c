@@ -442,6 +442,9 @@ test_from_domain (void)
 		{ "From: a@[192.0.2.1]\r\n", NULL },
 		{ "From: alice\r\n", NULL },
 		{ "From: a@localhost\r\n", NULL },
+		/* not UTF-8: refused, never handed to the IDNA conversion */
+		{ "From: a@b.\xf2\r\n", NULL },
+		{ "From: a@b\xc3.example\r\n", NULL },
 	};
 
 	for (guint i = 0; i < G_N_ELEMENTS (cases); i++) {
